@@ -21,7 +21,9 @@ AutoModelForImageClassification.register(
     DeepfakeDetectorConfig, DeepfakeDetectorForImageClassification, exist_ok=True
 )
 AutoImageProcessor.register(
-    DeepfakeDetectorConfig, image_processor_classes={"pil": DeepfakeDetectorImageProcessor}, exist_ok=True
+    DeepfakeDetectorConfig,
+    image_processor_classes={"pil": DeepfakeDetectorImageProcessor, "torchvision": DeepfakeDetectorImageProcessor},
+    exist_ok=True,
 )
 DeepfakeDetectorConfig.register_for_auto_class()
 DeepfakeDetectorForImageClassification.register_for_auto_class("AutoModelForImageClassification")
