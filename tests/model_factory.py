@@ -1,7 +1,8 @@
 """Small deepfake detectors with controlled weights for the tests (no pretrained weights exist on this machine).
 
-A randomly initialised InceptionResnetV1 gives nearly the same logit to every input. `make_model` therefore
-standardises the final layer on a calibration batch, so that scores spread over (0, 1) and differ between faces.
+A randomly initialised InceptionResnetV1 gives nearly the same logit to every input. `make_model` therefore sets the
+batch-norm statistics from a calibration batch (as training would) and standardises the final layer on it, so that
+scores spread over (0, 1) and differ between faces without amplifying rounding noise.
 The scores mean nothing about deepfakes; tests only use them as known, reproducible numbers.
 """
 
@@ -45,7 +46,15 @@ def make_model(
     torch.manual_seed(seed)
     model = DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig(**config_kwargs)).eval()
     inputs = calibration_batch() if calibrate_on is None else calibrate_on
+    norms = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: the statistics of exactly this batch
     with torch.inference_mode():
+        model.train()(inputs)
+        model.eval()
+        for norm in norms:
+            norm.momentum = 0.1
         logits = model.score_logits(inputs)
         mean, std = logits.mean(), logits.std()
         model.inception.logits.weight.div_(std)

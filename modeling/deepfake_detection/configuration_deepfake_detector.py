@@ -70,9 +70,10 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
             self.id2label = dict(enumerate(LABELS))
         super().__post_init__(**kwargs)
         self.label2id = {label: index for index, label in self.id2label.items()}
+        self.check_settings()
 
-    def validate_deepfake_settings(self):
-        """Refuse settings the detector cannot honour, saying which value to change."""
+    def check_settings(self):
+        """Raise `ValueError` for settings the detector cannot honour, saying which value to change."""
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be strictly between 0 and 1, got {self.threshold}.")
         if sorted(self.id2label.values()) != sorted(LABELS):

@@ -1,0 +1,67 @@
+"""The config carries the decision: threshold, what the score means, and validated face settings."""
+
+import pytest
+
+from deepfake_detection import DeepfakeDetectorConfig
+from deepfake_detection.pipeline import image_verdict, relabel
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"threshold": 0.0}, "threshold must be strictly between 0 and 1"),
+        ({"threshold": 1.0}, "threshold must be strictly between 0 and 1"),
+        ({"face_selection": "biggest"}, "face_selection must be one of"),
+        ({"score_label": "genuine"}, "score_label must be one of"),
+        ({"id2label": {0: "negative", 1: "positive"}}, "id2label must name exactly the labels"),
+        ({"detection_thresholds": [0.6, 0.7]}, "detection_thresholds needs 3 values"),
+    ],
+)
+def test_invalid_settings_are_refused_with_the_reason(settings, message):
+    with pytest.raises(ValueError, match=message):
+        DeepfakeDetectorConfig(**settings)
+
+
+def test_defaults_are_the_original_apps():
+    config = DeepfakeDetectorConfig()
+    assert (config.threshold, config.score_label, config.image_size, config.face_crop_size) == (0.7, "real", 256, 160)
+    assert config.gradcam_target_layer == "block8.branch1.-1"
+    assert config.id2label == {0: "fake", 1: "real"} and config.label2id == {"fake": 0, "real": 1}
+
+
+def test_a_real_score_of_exactly_the_threshold_is_fake_and_just_above_is_real():
+    config = DeepfakeDetectorConfig(score_label="real", threshold=0.7)
+    assert config.label_for(0.7) == "fake"
+    assert config.label_for(0.7000001) == "real"
+    assert config.label_for(0.2) == "fake"
+    assert config.probabilities(0.7) == pytest.approx({"real": 0.7, "fake": 0.3})
+
+
+def test_flipping_the_score_label_flips_the_verdict():
+    real_score = DeepfakeDetectorConfig(score_label="real")
+    fake_score = DeepfakeDetectorConfig(score_label="fake")
+    for score in (0.1, 0.7, 0.71, 0.99):
+        assert {real_score.label_for(score), fake_score.label_for(score)} == {"real", "fake"}
+    assert fake_score.probabilities(0.9) == pytest.approx({"fake": 0.9, "real": 0.1})
+
+
+def test_config_round_trips_through_save_and_load(tmp_path):
+    config = DeepfakeDetectorConfig(threshold=0.55, score_label="fake", face_selection="largest")
+    config.save_pretrained(tmp_path)
+    loaded = DeepfakeDetectorConfig.from_pretrained(tmp_path)
+    assert (loaded.threshold, loaded.score_label, loaded.face_selection) == (0.55, "fake", "largest")
+    assert loaded.id2label == config.id2label and loaded.label2id == config.label2id
+
+
+def test_image_verdict_follows_the_most_suspicious_face_and_relabels_without_the_model():
+    config = DeepfakeDetectorConfig()
+    faces = [
+        {"score": score, "probabilities": config.probabilities(score), "label": config.label_for(score)}
+        for score in (0.95, 0.72, 0.8)
+    ]
+    result = image_verdict(faces)
+    assert result["label"] == "real" and result["fake_probability"] == pytest.approx(0.28)
+    stricter = relabel(result, config, threshold=0.75)
+    assert [face["label"] for face in stricter["faces"]] == ["real", "fake", "real"]
+    assert stricter["label"] == "fake" and stricter["num_faces"] == 3
+    assert image_verdict([])["label"] is None and "No face" in image_verdict([])["message"]
