@@ -1,0 +1,43 @@
+"""Publish a folder of labelled face images as a Hub dataset (`image`, `label` = ClassLabel(names=["fake", "real"])).
+
+    python scripts/push_dataset.py ../shared/data/ffpp-examples --repo-id org/ffpp-examples --private \
+        --source "FaceForensics++ DeepFakeDetection frames" --license-note "FaceForensics++ terms: research only."
+    python scripts/push_dataset.py ../shared/data/dfdc-faces --repo-id org/dfdc-faces --private
+
+SOURCE is labelled by file name (real_*, fake_*) or by real/ and fake/ subfolders, optionally under train/,
+validation/ and test/ split folders; without split folders everything goes to one split (--split, default test).
+"""
+
+import argparse
+import sys
+
+from deepfake_detection.dataset import DatasetFolderError, build_dataset, push_dataset
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="Folder of labelled images.")
+    parser.add_argument("--repo-id", required=True, help="Dataset repo to create or update, e.g. org/name.")
+    parser.add_argument("--private", action="store_true", help="Create the repo as private.")
+    parser.add_argument("--split", default="test", help="Split name when SOURCE has no split folders (default test).")
+    parser.add_argument("--source", dest="description", default=None, help="Where the images come from (card).")
+    parser.add_argument("--license", default="other", help="License id for the card (default other).")
+    parser.add_argument("--license-note", default=None, help="License terms of the source data (card).")
+    args = parser.parse_args()
+
+    try:
+        folder = build_dataset(args.source, split=args.split)
+    except DatasetFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path, reason in folder.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    for split, counts in folder.counts().items():
+        print(f"{split}: {counts['fake']} fake, {counts['real']} real")
+    url = push_dataset(folder, args.repo_id, args.private, args.description, args.license, args.license_note)
+    print(f"Pushed: {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
