@@ -1,0 +1,150 @@
+"""The deepfake-detection pipeline: faces found, scored as the seed app scores them, explained, and reported."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED_DATA, requires_shared_data
+from model_factory import astronaut, make_model
+from PIL import Image
+from seed_app import seed_face, seed_heatmap, seed_model, seed_real_score
+from transformers import pipeline
+
+from deepfake_detection import DeepfakeDetectionPipeline, FaceDetector, ImageLoadError, load_pipeline
+from deepfake_detection.pipeline import to_json
+
+
+@pytest.fixture(scope="module")
+def detector(model_dir) -> DeepfakeDetectionPipeline:
+    return load_pipeline(model_dir)
+
+
+def test_the_astronaut_has_one_face_scored_like_the_seed_app(detector):
+    image = astronaut()
+    result = detector(image)
+    assert result["num_faces"] == 1 and len(result["faces"]) == 1
+    face = result["faces"][0]
+    reference = seed_model(detector.model.inception.state_dict())
+    expected = seed_real_score(reference, seed_face(image))
+    assert face["score"] == pytest.approx(expected, abs=1e-5)
+    assert face["probabilities"]["real"] == pytest.approx(expected, abs=1e-5)
+    assert face["probabilities"]["fake"] == pytest.approx(1 - expected, abs=1e-5)
+    assert face["label"] == ("real" if expected > 0.7 else "fake")
+    assert result["label"] == face["label"] and result["fake_probability"] == face["probabilities"]["fake"]
+    x1, y1, x2, y2 = face["box"]
+    assert 150 < x1 < x2 < 300 and 40 < y1 < y2 < 200, "the box must be on the astronaut's face"
+    assert face["detection_confidence"] > 0.9 and len(face["landmarks"]) == 5
+
+
+def test_an_image_without_a_face_says_so(detector):
+    result = detector(Image.new("RGB", (320, 240), (90, 120, 200)))
+    assert result["label"] is None and result["faces"] == [] and result["num_faces"] == 0
+    assert "No face detected" in result["message"]
+
+
+def test_every_input_type_gives_the_same_result(detector, tmp_path):
+    image = astronaut()
+    path = tmp_path / "astronaut.png"
+    image.save(path)
+    expected = detector(image)["faces"][0]["score"]
+    inputs = [str(path), path, path.read_bytes(), np.asarray(image), image]
+    for result in detector(inputs):
+        assert result["faces"][0]["score"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_batch_gives_the_same_results_as_one_at_a_time(detector):
+    images = [astronaut(), Image.new("RGB", (200, 200)), astronaut().transpose(Image.FLIP_LEFT_RIGHT)]
+    batched = detector(images, batch_size=3)
+    for image, result in zip(images, batched):
+        single = detector(image)
+        assert len(result["faces"]) == len(single["faces"])
+        for face, single_face in zip(result["faces"], single["faces"]):
+            assert face["box"] == single_face["box"]
+            assert face["score"] == pytest.approx(single_face["score"], abs=1e-5)
+
+
+def test_unreadable_input_raises_a_clear_error(detector, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image at all")
+    with pytest.raises(ImageLoadError, match="not a readable image"):
+        detector(str(broken))
+    with pytest.raises(ImageLoadError, match="no such file"):
+        detector(str(tmp_path / "missing.png"))
+    with pytest.raises(ImageLoadError, match="HxW"):
+        detector(np.zeros((4, 4, 7), dtype=np.uint8))
+
+
+def test_explain_gives_the_seed_heatmap_and_overlays_from_the_same_scores(detector):
+    image = astronaut()
+    plain = detector(image)
+    explained = detector(image, explain=True)
+    face = explained["faces"][0]
+    assert face["score"] == pytest.approx(plain["faces"][0]["score"], abs=1e-5)
+    expected = seed_heatmap(seed_model(detector.model.inception.state_dict()), seed_face(image))
+    np.testing.assert_allclose(face["heatmap"], expected, atol=1e-3)
+    assert face["face_overlay"].size == (256, 256)
+    overlay = np.asarray(explained["overlay"]).astype(int)
+    original = np.asarray(image).astype(int)
+    assert explained["overlay"].size == image.size
+    x1, y1, x2, y2 = (int(v) for v in face["box"])
+    assert np.abs(overlay[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5] - original[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5]).mean() > 5
+    assert np.array_equal(overlay[:, : x1 - 2], original[:, : x1 - 2]), "pixels outside the face must not change"
+
+
+def test_threshold_override_relabels(detector):
+    score = detector(astronaut())["faces"][0]["score"]
+    assert detector(astronaut(), threshold=score)["faces"][0]["label"] == "fake"
+    assert detector(astronaut(), threshold=score - 1e-3)["faces"][0]["label"] == "real"
+
+
+def test_json_output_has_no_arrays_or_images(detector):
+    import json
+
+    result = to_json(detector(astronaut(), explain=True))
+    assert "overlay" not in result and "heatmap" not in result["faces"][0]
+    assert json.loads(json.dumps(result))["faces"][0]["probabilities"].keys() == {"real", "fake"}
+
+
+def test_the_classifier_also_works_as_a_plain_image_classification_pipeline(model_dir, detector):
+    image = astronaut()
+    face = detector.face_detector.detect(image)[0]
+    classifier = pipeline("image-classification", model=str(model_dir))
+    scores = {entry["label"]: entry["score"] for entry in classifier(face.crop_image())}
+    expected = detector(image)["faces"][0]["probabilities"]
+    assert scores == pytest.approx(expected, abs=1e-5)
+
+
+def test_face_selection_policies():
+    image = Image.new("RGB", (1024, 512))
+    image.paste(astronaut().crop((140, 20, 320, 220)), (40, 100))
+    image.paste(astronaut().crop((140, 20, 320, 220)).resize((120, 134)), (700, 150))
+    all_faces = FaceDetector(selection="all").detect(image)
+    assert len(all_faces) == 2
+    assert all_faces[0].confidence >= all_faces[1].confidence
+    largest = FaceDetector(selection="largest").detect(image)
+    most_confident = FaceDetector(selection="most_confident").detect(image)
+    assert len(largest) == 1 and largest[0].area == max(face.area for face in all_faces)
+    assert len(most_confident) == 1 and most_confident[0].box == all_faces[0].box
+
+
+@requires_shared_data
+def test_every_example_frame_has_a_face_and_frames_with_several_faces_give_several(detector):
+    frames = sorted((SHARED_DATA / "ffpp-examples").iterdir())
+    assert len(frames) == 31
+    results = detector([str(frame) for frame in frames], batch_size=4)
+    counts = {frame.name: result["num_faces"] for frame, result in zip(frames, results)}
+    assert all(count >= 1 for count in counts.values()), f"frames without a face: {counts}"
+    assert sum(count > 1 for count in counts.values()) >= 2, f"several frames hold several faces: {counts}"
+    for result in results:
+        assert len({tuple(face["box"]) for face in result["faces"]}) == result["num_faces"]
+
+
+@requires_shared_data
+def test_pipeline_matches_the_seed_app_on_a_full_hd_frame(detector):
+    frame = Image.open(SHARED_DATA / "ffpp-examples" / "fake_frame_1.png").convert("RGB")
+    reference = seed_model(detector.model.inception.state_dict())
+    expected = seed_real_score(reference, seed_face(frame))
+    result = detector(frame)
+    most_confident = max(result["faces"], key=lambda face: face["detection_confidence"])
+    assert most_confident["score"] == pytest.approx(expected, abs=1e-5)
