@@ -1,15 +1,16 @@
-"""The `deepfake-detection` command: `predict` verdicts for images and folders (and `evaluate`, see evaluation.py)."""
+"""The `deepfake-detection` command: `predict` verdicts for images and folders, `evaluate` a model on a dataset."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 from .faces import ImageLoadError, find_images, load_image
-from .hub import MODEL_ENV, ModelNotAvailableError, default_model_id, load_pipeline
+from .hub import DATASET_ENV, MODEL_ENV, ModelNotAvailableError, default_dataset_id, default_model_id, load_pipeline
 from .pipeline import to_json
 
 
@@ -65,6 +66,61 @@ def format_result(row: dict) -> str:
     return "\n".join(lines)
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    """Evaluate on one dataset split, print the metrics and where the results went (see `evaluation.evaluate`)."""
+    from . import evaluation
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", evaluation.PolarityWarning)  # printed below, with the other warnings
+            result = evaluation.evaluate(
+                args.model,
+                args.dataset,
+                revision=args.revision,
+                split=args.split,
+                dataset_revision=args.dataset_revision,
+                image_column=args.image_column,
+                label_column=args.label_column,
+                faces=args.faces,
+                batch_size=args.batch_size,
+                limit=args.limit,
+                output_dir=args.output_dir,
+                push_to_hub=args.push_to_hub,
+            )
+    except evaluation.EvaluationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_metrics(result.metrics))
+    print("Wrote " + ", ".join(str(path) for path in result.files.values()))
+    if result.commit_url:
+        print(f"Pushed: {result.commit_url}")
+    return 0
+
+
+def format_metrics(metrics: dict) -> str:
+    """A readable summary of `metrics.json`."""
+
+    def number(key: str) -> str:
+        return "n/a" if metrics.get(key) is None else f"{metrics[key]:.3f}"
+
+    model, dataset = metrics["model"], metrics["dataset"]
+    lines = [
+        f"Model:   {model['id']}" + (f" @ {model['revision']}" if model.get("revision") else ""),
+        f"Dataset: {dataset['id']}" + (f" @ {dataset['revision']}" if dataset.get("revision") else "")
+        + f", split {dataset['split']}, faces: {metrics['faces']}",
+        f"Images:  {metrics['n']} ({metrics['n_scored']} scored; {metrics['n_no_face']} without a face, "
+        f"{metrics['n_unreadable']} unreadable, {metrics['n_unlabelled']} unlabelled: excluded, see predictions.csv)",
+        f"At threshold {metrics['threshold']} on P({metrics['score_label']}), fake = positive: "
+        f"accuracy {number('accuracy')}  precision {number('precision')}  recall {number('recall')}  F1 {number('f1')}",
+        f"From scores: ROC-AUC {number('roc_auc')}  average precision {number('average_precision')}  "
+        f"EER {number('eer')} (threshold {number('eer_threshold')})",
+        f"Best balanced accuracy {number('best_balanced_accuracy')} at threshold "
+        f"{number('best_balanced_accuracy_threshold')} (reported, not applied)",
+    ]
+    lines += [f"warning: {message}" for message in metrics["warnings"]]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepfake-detection", description="Real or deepfake, face by face.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +131,38 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--batch-size", type=int, default=8, help="Images per batch (default 8).")
     predict_parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
     predict_parser.set_defaults(run=predict)
+
+    evaluate_parser = commands.add_parser(
+        "evaluate", help="Metrics, plots and model-index for a model on a labelled dataset split."
+    )
+    add_model_arguments(evaluate_parser)
+    evaluate_parser.add_argument(
+        "--dataset",
+        default=None,
+        help=f"Hub dataset id or local folder (default: ${DATASET_ENV}, else {default_dataset_id()}).",
+    )
+    evaluate_parser.add_argument("--dataset-revision", default=None, help="Pin the dataset repo to a revision.")
+    evaluate_parser.add_argument("--split", default=None, help="Split to evaluate (default: test, else validation).")
+    evaluate_parser.add_argument("--image-column", default="image", help="Column holding the images (default image).")
+    evaluate_parser.add_argument("--label-column", default="label", help="Column holding the labels (default label).")
+    evaluate_parser.add_argument(
+        "--faces",
+        choices=["detect", "crops"],
+        default="detect",
+        help="detect: find the faces in each image (score of the most suspicious one); crops: images are face crops.",
+    )
+    evaluate_parser.add_argument("--batch-size", type=int, default=16, help="Images per batch (default 16).")
+    evaluate_parser.add_argument("--limit", type=int, default=None, help="Evaluate a random sample of N rows (seed 0).")
+    evaluate_parser.add_argument("--output-dir", default="evaluation", help="Where to write the results.")
+    evaluate_parser.add_argument(
+        "--push-to-hub",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="REPO_ID",
+        help="Upload the results under eval/ of the model repo (or of REPO_ID) and into its card's model-index.",
+    )
+    evaluate_parser.set_defaults(run=evaluate)
     return parser
 
 
