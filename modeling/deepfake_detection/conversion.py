@@ -6,7 +6,6 @@ logits equal those of a plain facenet-pytorch model holding the same weights.
 
 from __future__ import annotations
 
-import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -44,9 +43,9 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+    except Exception as error:  # torch.load fails on corrupt or unsafe files with many exception types
         raise ConversionError(
-            f"{path}: refused to load: it is not a plain weights file ({str(error).splitlines()[0]}). "
+            f"{path}: refused to load: it is not a plain weights file ({first_line(error)}). "
             "Only tensors and plain containers are accepted; re-save the state dict with torch.save(model.state_dict())."
         ) from error
     if isinstance(checkpoint, dict) and "model_state_dict" in checkpoint:
@@ -54,6 +53,12 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(checkpoint, dict) or not all(isinstance(value, torch.Tensor) for value in checkpoint.values()):
         raise ConversionError(f"{path}: expected a state dict of tensors or a dict with 'model_state_dict'.")
     return checkpoint
+
+
+def first_line(error: BaseException) -> str:
+    """The exception's type and the first line of its message (torch's unpickling errors run to paragraphs)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def check_state_dict(state_dict: dict[str, torch.Tensor], reference: torch.nn.Module) -> None:
