@@ -1,0 +1,51 @@
+"""The deepfake-detection command: readable verdicts, JSON, bad files skipped and reported, model errors explained."""
+
+import json
+import os
+import subprocess
+import sys
+
+from model_factory import astronaut
+from PIL import Image
+
+from deepfake_detection.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deepfake_detection.cli", *args],
+        capture_output=True, text=True, timeout=300, env=os.environ.copy(),
+    )
+
+
+def test_predict_continues_past_bad_files_and_reports_them(model_dir, tmp_path, capsys):
+    astronaut().save(tmp_path / "astronaut.png")
+    Image.new("RGB", (200, 160), (30, 30, 30)).save(tmp_path / "empty.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 definitely not a jpeg")
+    exit_code = main(["predict", str(tmp_path), str(tmp_path / "missing.png"), "--model", str(model_dir)])
+    output = capsys.readouterr()
+    assert exit_code == 1
+    assert "astronaut.png: " in output.out and "face 1 [" in output.out
+    assert "empty.png: no face detected" in output.out
+    assert "broken.jpg: not a readable image" in output.err and "missing.png: no such file" in output.err
+    assert "2 of 4 file(s) could not be read" in output.err
+
+
+def test_predict_json_lists_every_face_and_every_error(model_dir, tmp_path, capsys):
+    astronaut().save(tmp_path / "astronaut.png")
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    exit_code = main(["predict", str(tmp_path), "--model", str(model_dir), "--json"])
+    rows = {os.path.basename(row["path"]): row for row in json.loads(capsys.readouterr().out)}
+    assert exit_code == 1
+    face = rows["astronaut.png"]["faces"][0]
+    assert face["label"] in {"real", "fake"} and set(face["probabilities"]) == {"real", "fake"}
+    assert len(face["box"]) == 4 and rows["astronaut.png"]["label"] == face["label"]
+    assert "not a readable image" in rows["broken.png"]["error"]
+
+
+def test_an_unreachable_model_is_explained_without_a_traceback(tmp_path):
+    astronaut().save(tmp_path / "astronaut.png")
+    completed = run_cli("predict", str(tmp_path / "astronaut.png"), "--model", "org/missing-model")
+    assert completed.returncode == 2
+    assert "Could not load the model 'org/missing-model'" in completed.stderr
+    assert "Traceback" not in completed.stderr and "--model PATH" in completed.stderr
