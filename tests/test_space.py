@@ -1,0 +1,355 @@
+"""The Gradio Space (space/app.py) served on 127.0.0.1, its deployment script, and its Space metadata.
+
+The app is launched in this process with a model and an example dataset pushed to the local Hub; every expected
+value is computed by calling the package's pipeline directly on the same images.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gradio
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from huggingface_hub import HfApi, SpaceCard
+from model_factory import astronaut
+from packaging.requirements import Requirement
+from PIL import Image, ImageEnhance, ImageOps
+
+from deepfake_detection import load_pipeline
+from deepfake_detection.dataset import build_dataset, push_dataset
+from deepfake_detection.hub import DATASET_ENV, MODEL_ENV, push_folder
+from deepfake_detection.pipeline import NO_FACE_MESSAGE
+from hub_server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-5
+
+
+def load_script(name: str, path: Path):
+    """Import a file that is not in a package (space/app.py, scripts/*.py) as a module."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+space_app = load_script("space_app", ROOT / "space" / "app.py")
+
+
+def face_images() -> list[Image.Image]:
+    """Eight different images of one face (flips, scales, crops, colour, rotation): eight different scores."""
+    base = astronaut()
+    return [
+        base,
+        ImageOps.mirror(base),
+        base.resize((640, 640)),
+        base.resize((400, 400)),
+        base.crop((60, 0, 512, 452)),
+        ImageEnhance.Brightness(base).enhance(1.4),
+        ImageEnhance.Color(base).enhance(0.2),
+        base.rotate(8, resample=Image.BILINEAR),
+    ]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("images")
+    paths = []
+    for index, image in enumerate(face_images()):
+        paths.append(folder / f"face_{index}.png")
+        image.save(paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def no_face(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("no_face") / "sky.png"
+    Image.new("RGB", (320, 240), (120, 160, 220)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def detector(model_dir: Path):
+    """The pipeline called directly: the reference for every result the app returns."""
+    return load_pipeline(model_dir)
+
+
+@pytest.fixture(scope="module")
+def hub_repos(_local_hub_server, model_dir: Path, tmp_path_factory) -> dict:
+    """The model and a 3-image example dataset (real astronaut, fake mirrored astronaut, real no-face) on the Hub."""
+    model_id = f"org/space-model-{uuid.uuid4().hex[:8]}"
+    push_folder(model_dir, model_id)
+    folder = tmp_path_factory.mktemp("examples")
+    astronaut().save(folder / "real_astronaut.png")
+    ImageOps.mirror(astronaut()).save(folder / "fake_mirrored.png")
+    Image.new("RGB", (200, 150), "gray").save(folder / "real_blank.png")
+    examples = build_dataset(folder)
+    dataset_id = f"org/space-examples-{uuid.uuid4().hex[:8]}"
+    push_dataset(examples, dataset_id)
+    table = examples.dataset["test"]
+    return {"model": model_id, "dataset": dataset_id, "examples": table}
+
+
+@pytest.fixture(scope="module")
+def app_detector(hub_repos: dict):
+    """The pipeline inside the served app, loaded from the Hub repo (a different instance from `detector`)."""
+    return load_pipeline(hub_repos["model"])
+
+
+@pytest.fixture(scope="module")
+def space_url(hub_repos: dict, app_detector):
+    demo = space_app.build_app(app_detector, model=hub_repos["model"], dataset=hub_repos["dataset"])
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+def new_client(url: str) -> Client:
+    return Client(url, verbose=False, analytics_enabled=False, download_files=False)
+
+
+@pytest.fixture(scope="module")
+def client(space_url: str) -> Client:
+    return new_client(space_url)
+
+
+def assert_same_result(actual: dict, expected: dict) -> None:
+    """The app's JSON equals the pipeline's result: verdict, and per face box, probabilities and label."""
+    assert actual["label"] == expected["label"]
+    assert actual["num_faces"] == expected["num_faces"] == len(actual["faces"])
+    for face, reference in zip(actual["faces"], expected["faces"]):
+        assert face["box"] == pytest.approx(reference["box"], abs=1e-2)
+        assert face["score"] == pytest.approx(reference["score"], abs=TOLERANCE)
+        assert face["probabilities"]["real"] == pytest.approx(reference["probabilities"]["real"], abs=TOLERANCE)
+        assert face["probabilities"]["fake"] == pytest.approx(reference["probabilities"]["fake"], abs=TOLERANCE)
+        assert face["label"] == reference["label"]
+
+
+def test_analyze_endpoint_returns_the_pipelines_result_per_face(client, detector, images):
+    expected = detector(Image.open(images[0]))
+    result = client.predict(handle_file(str(images[0])), 0.7, api_name="/analyze")
+    assert result["num_faces"] == 1 and result["threshold"] == 0.7
+    assert set(result["faces"][0]) == {"box", "detection_confidence", "landmarks", "score", "probabilities", "label"}
+    assert_same_result(result, expected)
+    assert result["fake_probability"] == pytest.approx(expected["fake_probability"], abs=TOLERANCE)
+
+
+def test_threshold_relabels_without_changing_probabilities(client, detector, images):
+    expected = detector(Image.open(images[0]))
+    score = expected["faces"][0]["score"]
+    config = detector.model.config
+    for threshold in (round(score - 0.05, 2), round(score + 0.05, 2)):
+        result = client.predict(handle_file(str(images[0])), threshold, api_name="/analyze")
+        assert result["faces"][0]["label"] == config.label_for(score, threshold)
+        assert result["faces"][0]["probabilities"]["real"] == pytest.approx(score, abs=TOLERANCE)
+    labels = {config.label_for(score, round(score - 0.05, 2)), config.label_for(score, round(score + 0.05, 2))}
+    assert labels == {"real", "fake"}
+
+
+def test_no_face_gives_the_clear_message(client, no_face):
+    result = client.predict(handle_file(str(no_face)), 0.7, api_name="/analyze")
+    assert result["faces"] == [] and result["num_faces"] == 0 and result["label"] is None
+    assert result["message"] == NO_FACE_MESSAGE
+
+
+def test_bad_images_and_thresholds_get_plain_messages(client, images, tmp_path):
+    with pytest.raises(AppError, match="threshold must be strictly between 0 and 1"):
+        client.predict(handle_file(str(images[0])), 1.5, api_name="/analyze")
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not an image")
+    with pytest.raises(AppError) as error:
+        client.predict(handle_file(str(broken)), 0.7, api_name="/analyze")
+    assert "broken.png: not a readable image" in str(error.value) and "Traceback" not in str(error.value)
+    assert str(tmp_path) not in str(error.value)
+
+    side = int((space_app.MAX_PIXELS + 1_000_000) ** 0.5)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (side, side)).save(huge)
+    with pytest.raises(AppError) as error:
+        client.predict(handle_file(str(huge)), 0.7, api_name="/analyze")
+    assert f"{side}x{side} pixels" in str(error.value)
+    assert f"up to {space_app.MAX_PIXELS / 1e6:.0f} megapixels" in str(error.value)
+
+
+def test_concurrent_clients_each_get_their_own_result(space_url, detector, images):
+    expected = detector([Image.open(path) for path in images])
+    scores = [result["faces"][0]["score"] for result in expected]
+    assert len({round(score, 4) for score in scores}) == len(images)  # a mix-up would show
+
+    def analyse(path: Path) -> dict:
+        return new_client(space_url).predict(handle_file(str(path)), 0.7, api_name="/analyze")
+
+    with ThreadPoolExecutor(max_workers=len(images)) as pool:
+        results = list(pool.map(analyse, images))
+    for result, reference in zip(results, expected):
+        assert_same_result(result, reference)
+
+
+def test_example_gallery_comes_from_the_hub_dataset(hub_repos):
+    examples = space_app.Examples(hub_repos["dataset"])
+    items, note = examples.gallery()
+    table = hub_repos["examples"]
+    names = table.features["label"].names
+    assert [caption for _, caption in items] == [names[label] for label in table["label"]]
+    assert f"{len(table)} examples from `{hub_repos['dataset']}`" in note
+    assert all(max(thumbnail.size) <= space_app.THUMBNAIL_SIDE for thumbnail, _ in items)
+    for index, row in enumerate(table):
+        assert examples.image(index).tobytes() == row["image"].convert("RGB").tobytes()
+
+    missing = space_app.Examples(f"org/no-such-dataset-{uuid.uuid4().hex[:8]}")
+    items, note = missing.gallery()
+    assert items == [] and note.startswith("Examples unavailable") and "Upload an image instead" in note
+
+
+def test_evaluation_tab_reads_the_model_repos_eval_folder_or_runs_here(hub_repos, model_dir, detector, tmp_path):
+    from deepfake_detection import evaluation
+
+    model_id = f"org/space-eval-{uuid.uuid4().hex[:8]}"
+    push_folder(model_dir, model_id)
+    examples = space_app.Examples(hub_repos["dataset"])
+
+    status, table, metrics, confusion, roc, _ = space_app.EvaluationResults(model_id, None, examples).view()
+    assert status.startswith("**No evaluation results yet**") and metrics is None and confusion is None
+
+    published = evaluation.evaluate(
+        model_id, hub_repos["dataset"], output_dir=tmp_path / "published", push_to_hub=True, progress=False
+    )
+    status, table, metrics, confusion, roc, _ = space_app.EvaluationResults(model_id, None, examples).view()
+    assert metrics["accuracy"] == published.metrics["accuracy"] and metrics["n"] == len(hub_repos["examples"])
+    assert f"| Accuracy | {published.metrics['accuracy']:.3f} |" in table
+    assert Path(confusion).name == "confusion_matrix.png" and Image.open(confusion).size[0] > 100
+
+    local = space_app.EvaluationResults(str(model_dir), None, examples)
+    assert local.view()[2] is None
+    calls = []
+    status, table, metrics, *_ = local.run(detector, lambda *args, **kwargs: calls.append(args))
+    assert status.startswith("Results `run here on") and calls
+    assert metrics["accuracy"] == published.metrics["accuracy"]
+    assert local.run(detector, lambda *args, **kwargs: calls.append(args))[2] == metrics and len(calls) == 1  # cached
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if process.poll() is not None:
+            raise AssertionError(f"the app exited with {process.returncode}: {process.stdout.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise AssertionError(f"the app did not answer on {url} within {timeout} s")
+
+
+def test_app_starts_offline_from_a_local_model_folder(model_dir, detector, images):
+    port = free_port()
+    environment = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    command = [sys.executable, str(ROOT / "space" / "app.py"), "--model", str(model_dir), "--port", str(port)]
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_ready(url, process)
+        result = new_client(url).predict(handle_file(str(images[1])), 0.7, api_name="/analyze")
+        assert_same_result(result, detector(Image.open(images[1])))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_deploy_space_creates_the_space_repo_with_its_files_and_variables(hub_repos):
+    deploy = load_script("deploy_space", ROOT / "scripts" / "deploy_space.py")
+    space_id = f"org/space-{uuid.uuid4().hex[:8]}"
+    argv = ["--space-id", space_id, "--model", hub_repos["model"], "--dataset", hub_repos["dataset"]]
+    assert deploy.main(argv) == 0
+    api = HfApi()
+    files = set(api.list_repo_files(space_id, repo_type="space"))
+    package = {f"deepfake_detection/{path.name}" for path in (ROOT / "modeling" / "deepfake_detection").glob("*.py")}
+    assert {"app.py", "requirements.txt", "README.md"} | package <= files
+    assert not any("__pycache__" in path for path in files)
+
+    card = SpaceCard.load(space_id, repo_type="space")
+    assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
+    assert card.data.sdk_version == gradio.__version__
+    assert card.data.models == [hub_repos["model"]] and card.data.datasets == [hub_repos["dataset"]]
+    assert api.space_info(space_id).sdk == "gradio"
+    variables = {key: value.value for key, value in api.get_space_variables(space_id).items()}
+    assert variables == {MODEL_ENV: hub_repos["model"], DATASET_ENV: hub_repos["dataset"]}
+
+    assert deploy.main(argv) == 0  # a second deploy updates the existing Space
+    assert deploy.main(["--space-id", space_id, "--model", str(ROOT)]) == 2  # a local folder cannot be deployed
+
+
+def test_space_metadata_matches_the_tested_versions_and_the_package():
+    card = SpaceCard.load(ROOT / "space" / "README.md")
+    assert card.data.sdk == "gradio" and card.data.sdk_version == gradio.__version__
+    assert (ROOT / "space" / card.data.app_file).is_file()
+    assert card.data.python_version and card.data.license and card.data.models and card.data.datasets
+    assert 0 < len(card.data.short_description) <= 60
+
+    lines = (ROOT / "space" / "requirements.txt").read_text().splitlines()
+    required = {Requirement(line).name.lower(): Requirement(line) for line in lines if line and line[0].isalnum()}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dependency in map(Requirement, project):
+        assert dependency.name.lower() in required, f"{dependency.name} missing from space/requirements.txt"
+        assert required[dependency.name.lower()].specifier == dependency.specifier, dependency.name
+    assert str(required["gradio"].specifier) == f"=={gradio.__version__}"
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is missing: apt-get install chromium")
+def test_browser_upload_threshold_and_example_show_the_verdict(space_url, app_detector, detector, images, hub_repos,
+                                                                monkeypatch):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    screenshot = load_script("screenshot_space", ROOT / "scripts" / "screenshot_space.py")
+    config = detector.model.config
+    expected = detector(Image.open(images[0]))
+    score = expected["faces"][0]["score"]
+    flip = round(score + 0.05, 2) if expected["label"] == config.score_label else round(score - 0.05, 2)
+    first_example = detector(hub_repos["examples"][0]["image"])
+    forward_calls = []
+    original_forward = app_detector._forward
+    monkeypatch.setattr(app_detector, "_forward", lambda *a, **k: forward_calls.append(1) or original_forward(*a, **k))
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), headless=True, args=screenshot.CHROMIUM_FLAGS
+        )
+        page = browser.new_page()
+        page.goto(space_url)
+        verdict = page.locator("#verdict")
+        page.locator("input[type=file]").first.set_input_files(str(images[0]))
+        sync_api.expect(verdict).to_contain_text(f"Verdict: {expected['label'].upper()}", timeout=60_000)
+        sync_api.expect(verdict).to_contain_text(f"P(fake) = {expected['fake_probability']:.3f}")
+        sync_api.expect(page.get_by_text("Face 1 Grad-CAM")).to_be_visible()
+        assert len(forward_calls) == 1
+
+        page.locator("#threshold input[type=number]").fill(str(flip))
+        page.locator("#threshold input[type=number]").press("Enter")
+        relabelled = config.label_for(score, flip)
+        assert relabelled != expected["label"]
+        sync_api.expect(verdict).to_contain_text(f"Verdict: {relabelled.upper()}", timeout=30_000)
+        sync_api.expect(verdict).to_contain_text(f"> {flip:.2f}")
+        assert len(forward_calls) == 1  # re-labelled without running the model
+
+        page.locator("#examples .thumbnail-item").first.click()
+        sync_api.expect(verdict).to_contain_text(f"P(fake) = {first_example['fake_probability']:.3f}", timeout=60_000)
+        browser.close()
