@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -47,6 +46,14 @@ def load_script(name: str, path: Path):
 
 
 space_app = load_script("space_app", ROOT / "space" / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def _no_unhandled_hub_routes(_local_hub_server):
+    """Fail a test whose Hub calls (the app's included) hit a route the local Hub does not implement."""
+    _local_hub_server.unhandled.clear()
+    yield
+    assert _local_hub_server.unhandled == []
 
 
 def face_images() -> list[Image.Image]:
@@ -306,6 +313,7 @@ def test_space_metadata_matches_the_tested_versions_and_the_package():
     assert card.data.python_version and card.data.license and card.data.models and card.data.datasets
     assert 0 < len(card.data.short_description) <= 60
 
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11+")
     lines = (ROOT / "space" / "requirements.txt").read_text().splitlines()
     required = {Requirement(line).name.lower(): Requirement(line) for line in lines if line and line[0].isalnum()}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
