@@ -102,7 +102,7 @@ def test_json_holds_every_figure(figures):
                 assert math.isfinite(value) and value > 0, (job, path, timing)
             assert timing["latency_ms"]["p90"] >= timing["latency_ms"]["median"]
         assert figures["jobs"][job]["speedup"] > 0
-        assert figures["jobs"][job]["scores"]["default"]["max_abs_score_diff"] is not None
+        assert figures["jobs"][job]["scores"]["run"]["max_abs_score_diff"] is not None
     for path in ("seed", "package"):
         assert figures["jobs"]["crops"][path]["classifier_gflops_per_s"] > 0
     bound = figures["jobs"]["crops"]["flop_bound"]
@@ -112,7 +112,7 @@ def test_json_holds_every_figure(figures):
     assert figures["machine"]["threads"]["torch_intra_op"] == torch.get_num_threads()
     assert figures["memory_method"]
     assert "skipped" in figures["space"]
-    assert set(figures["checks"]) == {*figures["targets"], "score_diff_default", "score_diff_parity"}
+    assert set(figures["checks"]) == {*figures["targets"], "score_diff_run", "score_diff_parity"}
     assert all(isinstance(ok, bool) for ok in figures["checks"].values())
 
 
@@ -129,7 +129,7 @@ def test_scores_match_between_paths(figures):
     assert evaluation["parity"]["matched_faces"] == 2
     assert evaluation["parity"]["max_abs_score_diff"] <= 1e-5
     assert figures["jobs"]["explain"]["scores"]["parity"]["max_abs_score_diff"] <= 1e-5
-    assert figures["jobs"]["crops"]["scores"]["default"]["max_abs_score_diff"] <= 1e-5
+    assert figures["jobs"]["crops"]["scores"]["run"]["max_abs_score_diff"] <= 1e-5
 
 
 def test_classifier_flops_are_counted(figures, model_dir):
@@ -167,3 +167,11 @@ def test_missing_folder_is_a_clear_error(bench, tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--images", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out.json")])
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_settings_parse_as_json_values(bench):
+    assert bench.parse_setting("detection_max_side=640") == ("detection_max_side", 640)
+    assert bench.parse_setting("detection_max_side=null") == ("detection_max_side", None)
+    assert bench.parse_setting("face_selection=largest") == ("face_selection", "largest")
+    with pytest.raises(Exception, match="KEY=VALUE"):
+        bench.parse_setting("detection_max_side")
