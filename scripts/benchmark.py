@@ -724,6 +724,8 @@ def main(argv: list[str] | None = None) -> int:
     for folder, flag in ((args.images, "--images"), (args.crops, "--crops")):
         if not folder.is_dir():
             parser.error(f"{flag} {folder} is not a folder. Point it at a folder of images (see ../shared/data).")
+    if args.model is not None and not args.model.is_dir():
+        parser.error(f"--model {args.model} is not a folder. Pass a saved model folder, or leave --model out.")
     frames = select_frames(find_images([args.images]), args.resolution)
     all_crops = find_images([args.crops])
     crops = all_crops[:: max(len(all_crops) // args.num_crops, 1)][: args.num_crops]
