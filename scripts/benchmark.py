@@ -46,14 +46,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers.utils import logging as transformers_logging
 
 from deepfake_detection import (
-    DeepfakeDetectorConfig,
-    DeepfakeDetectorForImageClassification,
     DeepfakeDetectorImageProcessor,
     ModelNotAvailableError,
     load_image,
     load_pipeline,
 )
 from deepfake_detection.faces import find_images
+from deepfake_detection.testing import random_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -171,37 +170,6 @@ def classifier_gflop(model: torch.nn.Module, image_size: int = 256) -> float:
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         model(torch.rand(1, 3, image_size, image_size))
     return counter.get_total_flops() / 1e9
-
-
-def random_model(seed: int, calibrate_on: torch.Tensor) -> DeepfakeDetectorForImageClassification:
-    """Seeded random weights, batch-norm statistics and final layer set on `calibrate_on` so scores spread over (0, 1).
-
-    The same recipe as the tests' `make_model`: a stand-in for a trained model, for timing and parity only.
-    """
-    torch.manual_seed(seed)
-    model = DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig())
-    norms = [module for module in model.modules() if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None
-    with torch.inference_mode():
-        model.train()(calibrate_on)
-        model.eval()
-        for norm in norms:
-            norm.momentum = 0.1
-        logits = model.score_logits(calibrate_on)
-        mean, std = logits.mean(), logits.std()
-        model.inception.logits.weight.div_(std)
-        model.inception.logits.bias.sub_(mean).div_(std)
-    return model
-
-
-def save_model_folder(model: DeepfakeDetectorForImageClassification, folder: Path) -> Path:
-    """Write `model` with its processor config as a loadable model folder."""
-    model.save_pretrained(folder)
-    config = model.config
-    DeepfakeDetectorImageProcessor(face_crop_size=config.face_crop_size, size=config.image_size).save_pretrained(folder)
-    return folder
 
 
 class PeakMemory:
@@ -444,7 +412,7 @@ def run_benchmark(
     load_at_start = os.getloadavg()[0]
     settings = dict(settings or {})
     detector = load_pipeline(model_folder, model_kwargs=settings)
-    parity = load_pipeline(model_folder, model_kwargs=PARITY_SETTINGS)
+    parity = load_pipeline(model_folder, parity=True, model_kwargs=PARITY_SETTINGS)
     model, processor = detector.model, detector.image_processor
     seed = SeedApp(model.inception.state_dict())
     frames, crops = [str(path) for path in frames], [str(path) for path in crops]
@@ -457,8 +425,8 @@ def run_benchmark(
         return lambda paths: [seed.analyse(path, explain) for path in paths]
 
     def package_crops(paths: Sequence[str]) -> list:
-        pixel_values = processor([load_image(path) for path in paths], return_tensors="pt")["pixel_values"]
-        return model.scores(pixel_values).tolist()
+        crops = [load_image(path) for path in paths]
+        return [crop["score"] for crop in detector.classify_crops(crops, batch_size=len(crops))]
 
     def seed_crops(paths: Sequence[str]) -> list:
         return [seed.classify_crop(path) for path in paths]
@@ -656,7 +624,7 @@ def report(figures: dict) -> str:
         f"- Space time to ready: {space_line}",
         f"- threads: {threads['torch_intra_op']} intra-op, {threads['torch_inter_op']} inter-op; "
         f"peak memory: {figures['memory_method']}",
-        f"- checks: " + ", ".join(f"{name} {'ok' if ok else 'MISSED'}" for name, ok in figures["checks"].items()),
+        "- checks: " + ", ".join(f"{name} {'ok' if ok else 'MISSED'}" for name, ok in figures["checks"].items()),
         "",
     ]
     for name, result in figures["profile"].items():
@@ -739,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         model_folder = args.model
         if model_folder is None:
             calibration = DeepfakeDetectorImageProcessor()([load_image(path) for path in crops[:16]])["pixel_values"]
-            model_folder = save_model_folder(random_model(0, calibration), Path(scratch))
+            model_folder = save_model(random_model(calibration, seed=0), Path(scratch))
         try:
             figures = run_benchmark(
                 frames,

@@ -1,25 +1,20 @@
 """Small deepfake detectors with controlled weights for the tests (no pretrained weights exist on this machine).
 
-A randomly initialised InceptionResnetV1 gives nearly the same logit to every input. `make_model` therefore sets the
-batch-norm statistics from a calibration batch (as training would) and standardises the final layer on it, so that
-scores spread over (0, 1) and differ between faces without amplifying rounding noise.
+`make_model` is the package's `testing.random_model` calibrated on face crops from a real photo.
 The scores mean nothing about deepfakes; tests only use them as known, reproducible numbers.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from skimage import data
 
-from deepfake_detection import (
-    DeepfakeDetectorConfig,
-    DeepfakeDetectorForImageClassification,
-    DeepfakeDetectorImageProcessor,
-)
+from deepfake_detection import DeepfakeDetectorImageProcessor
+from deepfake_detection.testing import random_model, save_model
+
+__all__ = ["astronaut", "calibration_batch", "make_model", "save_model"]
 
 
 def astronaut() -> Image.Image:
@@ -39,33 +34,6 @@ def calibration_batch(count: int = 16, seed: int = 0) -> torch.Tensor:
     return DeepfakeDetectorImageProcessor()(crops)["pixel_values"]
 
 
-def make_model(
-    seed: int = 0, calibrate_on: torch.Tensor | None = None, **config_kwargs
-) -> DeepfakeDetectorForImageClassification:
-    """A model with seeded random weights whose logits are standardised on `calibrate_on` (default: face crops)."""
-    torch.manual_seed(seed)
-    model = DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig(**config_kwargs)).eval()
-    inputs = calibration_batch() if calibrate_on is None else calibrate_on
-    norms = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average: the statistics of exactly this batch
-    with torch.inference_mode():
-        model.train()(inputs)
-        model.eval()
-        for norm in norms:
-            norm.momentum = 0.1
-        logits = model.score_logits(inputs)
-        mean, std = logits.mean(), logits.std()
-        model.inception.logits.weight.div_(std)
-        model.inception.logits.bias.sub_(mean).div_(std)
-    return model
-
-
-def save_model(model: DeepfakeDetectorForImageClassification, folder: str | Path) -> Path:
-    """Save model, config and processor config (with their code) as a loadable model folder."""
-    folder = Path(folder)
-    model.save_pretrained(folder)
-    config = model.config
-    DeepfakeDetectorImageProcessor(face_crop_size=config.face_crop_size, size=config.image_size).save_pretrained(folder)
-    return folder
+def make_model(seed: int = 0, calibrate_on: torch.Tensor | None = None, **config_kwargs):
+    """A model with seeded random weights, calibrated on `calibrate_on` (default: crops around the astronaut's face)."""
+    return random_model(calibration_batch() if calibrate_on is None else calibrate_on, seed=seed, **config_kwargs)

@@ -1,12 +1,9 @@
 """The deepfake-detection pipeline: faces found, scored as the seed app scores them, explained, and reported."""
 
-import io
-
 import numpy as np
 import pytest
-import torch
 from conftest import SHARED_DATA, requires_shared_data
-from model_factory import astronaut, make_model
+from model_factory import astronaut
 from PIL import Image
 from seed_app import seed_face, seed_heatmap, seed_model, seed_real_score
 from transformers import pipeline
@@ -17,7 +14,37 @@ from deepfake_detection.pipeline import to_json
 
 @pytest.fixture(scope="module")
 def detector(model_dir) -> DeepfakeDetectionPipeline:
+    """The pipeline in parity mode: the original app's exact arithmetic."""
+    return load_pipeline(model_dir, parity=True)
+
+
+@pytest.fixture(scope="module")
+def fast_detector(model_dir) -> DeepfakeDetectionPipeline:
+    """The pipeline with default settings (channels-last classifier)."""
     return load_pipeline(model_dir)
+
+
+def test_default_settings_stay_within_1e3_of_parity_mode_and_batches_match_single_calls(detector, fast_detector):
+    images = [astronaut(), astronaut().transpose(Image.FLIP_LEFT_RIGHT), astronaut().rotate(8)]
+    exact = detector(images)
+    fast = fast_detector(images, batch_size=3)
+    assert not fast_detector.parity and detector.parity
+    for image, exact_result, fast_result in zip(images, exact, fast):
+        assert [face["box"] for face in fast_result["faces"]] == [face["box"] for face in exact_result["faces"]]
+        for exact_face, fast_face in zip(exact_result["faces"], fast_result["faces"]):
+            assert fast_face["score"] == pytest.approx(exact_face["score"], abs=1e-3)
+        single = fast_detector(image)["faces"][0]["score"]
+        assert single == pytest.approx(fast_result["faces"][0]["score"], abs=1e-5)
+
+
+def test_classify_crops_scores_each_image_as_one_face(detector):
+    image = astronaut()
+    face = detector.face_detector.detect(image)[0]
+    crops = detector.classify_crops([face.crop_image(), face.crop_image().rotate(5)], threshold=0.5)
+    assert crops[0]["score"] == pytest.approx(detector(image)["faces"][0]["score"], abs=1e-5)
+    assert crops[0]["score"] != pytest.approx(crops[1]["score"], abs=1e-4)
+    for crop in crops:
+        assert crop["label"] == ("real" if crop["score"] > 0.5 else "fake")
 
 
 def test_the_astronaut_has_one_face_scored_like_the_seed_app(detector):

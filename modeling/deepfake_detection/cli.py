@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import warnings
-from pathlib import Path
 from typing import Sequence
 
 from .faces import ImageLoadError, find_images, load_image

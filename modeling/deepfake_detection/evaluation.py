@@ -348,18 +348,15 @@ def score_faces(detector: DeepfakeDetectionPipeline, images: list) -> list[dict[
 
 
 def score_crops(detector: DeepfakeDetectionPipeline, images: list) -> list[dict[str, Any]]:
-    """Each image taken as one face crop: processor, then the classifier."""
-    config = detector.model.config
-    pixel_values = detector.image_processor(images, return_tensors="pt")["pixel_values"]
-    scores = detector.model.scores(pixel_values.to(detector.model.device, detector.model.dtype)).tolist()
+    """Each image taken as one face crop, classified without face detection."""
     return [
         {
-            "fake_score": config.probabilities(score)["fake"],
-            "score": score,
-            "predicted_label": config.label_for(score),
+            "fake_score": crop["probabilities"]["fake"],
+            "score": crop["score"],
+            "predicted_label": crop["label"],
             "num_faces": 1,
         }
-        for score in scores
+        for crop in detector.classify_crops(images, batch_size=len(images))
     ]
 
 

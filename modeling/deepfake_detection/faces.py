@@ -153,30 +153,24 @@ class FaceDetector:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[Image.Image]) -> list[list[Face]]:
-        """Faces of several images; images of the same size go through MTCNN together."""
-        results: list[list[Face] | None] = [None] * len(images)
-        by_size: dict[tuple[int, int], list[int]] = {}
-        for index, image in enumerate(images):
-            by_size.setdefault(image.size, []).append(index)
-        for indices in by_size.values():
-            group = [images[i] for i in indices]
-            detected = zip(*self._detect_boxes(group))
-            for index, image, (boxes, probs, points) in zip(indices, group, detected):
-                results[index] = self._faces(image, boxes, probs, points)
-        return results
+        """Faces of several images. They go through MTCNN one at a time: on CPUs, stacking full-HD frames into one
+        MTCNN batch is slower per frame and needs more memory (measured by scripts/benchmark.py)."""
+        return [self._faces(image, *self._detect_boxes(image)) for image in images]
 
-    def _detect_boxes(self, images: list[Image.Image]) -> tuple[list, list, list]:
+    def _detect_boxes(self, image: Image.Image) -> tuple:
         scale = 1.0
-        if self.max_side is not None and max(images[0].size) > self.max_side:
-            scale = self.max_side / max(images[0].size)
-            small_size = (round(images[0].width * scale), round(images[0].height * scale))
-            images = [image.resize(small_size, Image.BILINEAR) for image in images]
-        boxes, probs, points = self.mtcnn.detect(images, landmarks=True)
-        # facenet-pytorch 2.5.3 returns object arrays under numpy 2 and None for images without faces.
-        boxes = [None if b is None else np.asarray(b, dtype=np.float64) / scale for b in boxes]
-        probs = [None if b is None else np.asarray(p, dtype=np.float64) for b, p in zip(boxes, probs)]
-        points = [None if b is None else np.asarray(p, dtype=np.float64) / scale for b, p in zip(boxes, points)]
-        return boxes, probs, points
+        if self.max_side is not None and max(image.size) > self.max_side:
+            scale = self.max_side / max(image.size)
+            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+        boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
+        if boxes is None:
+            return None, None, None
+        # facenet-pytorch 2.5.3 returns object arrays under numpy 2: cast them.
+        return (
+            np.asarray(boxes, dtype=np.float64) / scale,
+            np.asarray(probs, dtype=np.float64),
+            np.asarray(points, dtype=np.float64) / scale,
+        )
 
     def _faces(self, image: Image.Image, boxes, probs, points) -> list[Face]:
         if boxes is None or len(boxes) == 0:
