@@ -49,3 +49,22 @@ def test_an_unreachable_model_is_explained_without_a_traceback(tmp_path):
     assert completed.returncode == 2
     assert "Could not load the model 'org/missing-model'" in completed.stderr
     assert "Traceback" not in completed.stderr and "--model PATH" in completed.stderr
+
+
+def test_detection_max_side_is_passed_to_the_face_detector(model_dir, tmp_path, capsys, monkeypatch):
+    from deepfake_detection import hub
+
+    seen = {}
+    real_load_pipeline = hub.load_pipeline
+
+    def recording_load_pipeline(*args, **kwargs):
+        detector = real_load_pipeline(*args, **kwargs)
+        seen["max_side"] = detector.face_detector.max_side
+        return detector
+
+    monkeypatch.setattr("deepfake_detection.cli.load_pipeline", recording_load_pipeline)
+    astronaut().save(tmp_path / "astronaut.png")
+    exit_code = main(["predict", str(tmp_path), "--model", str(model_dir), "--json", "--detection-max-side", "256"])
+    rows = json.loads(capsys.readouterr().out)
+    assert exit_code == 0 and seen["max_side"] == 256
+    assert rows[0]["num_faces"] == 1
