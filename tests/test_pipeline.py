@@ -175,3 +175,18 @@ def test_pipeline_matches_the_seed_app_on_a_full_hd_frame(detector):
     result = detector(frame)
     most_confident = max(result["faces"], key=lambda face: face["detection_confidence"])
     assert most_confident["score"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_an_image_url_is_downloaded(detector, local_hub, tmp_path):
+    from huggingface_hub import HfApi
+
+    astronaut().save(tmp_path / "astronaut.png")
+    HfApi().create_repo("org/url-images", repo_type="dataset", exist_ok=True)
+    HfApi().upload_file(
+        path_or_fileobj=tmp_path / "astronaut.png", path_in_repo="astronaut.png", repo_id="org/url-images",
+        repo_type="dataset",
+    )
+    url = f"{local_hub.endpoint}/datasets/org/url-images/resolve/main/astronaut.png"
+    assert detector(url)["faces"][0]["score"] == pytest.approx(detector(astronaut())["faces"][0]["score"], abs=1e-6)
+    with pytest.raises(ImageLoadError, match="could not download"):
+        detector(f"{local_hub.endpoint}/datasets/org/url-images/resolve/main/missing.png")
