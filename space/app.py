@@ -3,15 +3,18 @@
     python space/app.py [--model ID_OR_PATH] [--dataset ID_OR_PATH] [--revision REV] [--port N] [--share]
 
 The model and the example dataset default to `$DEEPFAKE_DETECTION_MODEL` / `$DEEPFAKE_DETECTION_DATASET` (else the
-package's defaults). Start-up only loads the model: examples and evaluation results are fetched in the background
-and shown once there. API: `Client(url).predict(handle_file(path), threshold, api_name="/analyze")` returns the JSON
-of every face.
+package's defaults). Start-up evaluates nothing and does not wait for the model: the server answers as soon as gradio
+is imported and the page built (the slider's threshold read from the model's `config.json`), and the package (torch,
+transformers, Grad-CAM) and the model load in a background thread; requests that arrive meanwhile wait for it. The
+examples and evaluation results are fetched after the model and shown once there.
+API: `Client(url).predict(handle_file(path), threshold, api_name="/analyze")` returns the JSON of every face.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -21,18 +24,11 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from deepfake_detection import ImageLoadError, ModelNotAvailableError, load_image, load_pipeline
-from deepfake_detection.configuration_deepfake_detector import LABELS
-from deepfake_detection.hub import (
-    DATASET_ENV,
-    MODEL_ENV,
-    default_dataset_id,
-    default_model_id,
-    default_revision,
-    is_local,
-)
-from deepfake_detection.pipeline import relabel, to_json
-
+MODEL_ENV = "DEEPFAKE_DETECTION_MODEL"
+DATASET_ENV = "DEEPFAKE_DETECTION_DATASET"
+REVISION_ENV = "DEEPFAKE_DETECTION_REVISION"
+"""`deepfake_detection.hub`'s variables, named here because importing the package (torch, transformers) takes seconds:
+this module imports it only in the background thread and in request handlers, never before the server answers."""
 MAX_PIXELS = 40_000_000
 """Largest image analysed, in pixels (40 megapixels); larger ones are refused with a message."""
 DISPLAY_SIDE = 1280
@@ -47,6 +43,8 @@ COLORS = {"real": "#2e7d32", "fake": "#c62828"}
 
 def read_upload(path: str, name: str | None = None) -> Image.Image:
     """Open an uploaded file as an RGB image, or raise `gr.Error` saying why it cannot be analysed."""
+    from deepfake_detection import ImageLoadError, load_image
+
     name = name or Path(path).name
     try:
         with Image.open(path) as probe:
@@ -111,18 +109,96 @@ def first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {message.splitlines()[0]}" if message else type(error).__name__
 
 
+class ModelLoader:
+    """The pipeline, loaded once in a background thread so that the app accepts requests while it loads.
+
+    `model` is a Hub id or a local folder (`None`: the package's default); `detector` wraps an already loaded pipeline.
+    """
+
+    def __init__(self, model: str | None = None, revision: str | None = None, detector=None):
+        self.model = str(model) if model else None
+        self.revision = revision
+        self._detector = detector
+        self._error: Exception | None = None
+        self._done = threading.Event()
+        self._started = False
+        self._lock = threading.Lock()
+        if detector is not None:
+            self.model = self.model or str(detector.model.name_or_path)
+            self._done.set()
+
+    def start(self) -> ModelLoader:
+        """Start loading in a background thread (only the first call does anything)."""
+        with self._lock:
+            if not self._started and not self._done.is_set():
+                self._started = True
+                threading.Thread(target=self._load, name="load-model", daemon=True).start()
+        return self
+
+    def _load(self) -> None:
+        try:
+            from deepfake_detection.hub import default_model_id, load_pipeline
+
+            self.model = self.model or default_model_id()
+            self._detector = load_pipeline(self.model, self.revision)
+        except Exception as error:  # kept for the requests (they show it) and for `main` (it exits on it)
+            self._error = error
+        finally:
+            self._done.set()
+
+    def wait(self) -> bool:
+        """Wait until loading has ended (once started); whether the model is there."""
+        self._done.wait()
+        return self._error is None
+
+    def get(self):
+        """The pipeline, waiting for it while it loads (once started); raises the error that stopped it loading."""
+        if not self.wait():
+            raise self._error
+        return self._detector
+
+    def page_settings(self) -> tuple[float, str]:
+        """The config's threshold and score label, for the page: from `config.json` while the model loads (no torch
+        or transformers needed), else from the loaded model (waiting for it)."""
+        if self.model and not self._done.is_set():
+            try:
+                config = json.loads(self._config_file().read_text())
+                return float(config["threshold"]), str(config["score_label"])
+            except Exception:  # not readable here or incomplete: the loaded config decides (or its loading error)
+                pass
+        config = self.start().get().model.config
+        return config.threshold, config.score_label
+
+    def _config_file(self) -> Path:
+        if Path(self.model).is_dir():
+            return Path(self.model) / "config.json"
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(self.model, "config.json", revision=self.revision))
+
+
 class Examples:
     """The example dataset (the split the evaluation would take), loaded once, for the gallery."""
 
     def __init__(self, dataset: str | None):
-        self.dataset_id = dataset
+        self._dataset_id = dataset
         self._lock = threading.Lock()
         self._table = None
         self._items: list[tuple[Image.Image, str]] | None = None
         self._error: str | None = None
 
+    @property
+    def dataset_id(self) -> str:
+        """The dataset shown: the one given, else the package's default (imports the package: not on start-up)."""
+        if self._dataset_id is None:
+            from deepfake_detection.hub import default_dataset_id
+
+            self._dataset_id = default_dataset_id()
+        return self._dataset_id
+
     def _load(self) -> None:
         from deepfake_detection import evaluation
+        from deepfake_detection.configuration_deepfake_detector import LABELS
 
         table, _ = evaluation.load_split(self.dataset_id)
         names = evaluation.label_mapping(table, "label", list(LABELS)) if "label" in table.column_names else {}
@@ -165,6 +241,8 @@ class EvaluationResults:
         self._sets: dict[str, Path] | None = None
 
     def _published(self) -> dict[str, Path]:
+        from deepfake_detection.hub import is_local
+
         if is_local(self.model):
             root = Path(self.model)
         else:
@@ -240,21 +318,32 @@ def build_app(
     concurrency: int = CONCURRENCY,
     prefetch: bool = True,
 ) -> gr.Blocks:
-    """The Space's UI around a loaded `deepfake-detection` pipeline; nothing is evaluated here.
+    """The Space's UI around a `deepfake-detection` pipeline, loaded or still loading; nothing is evaluated here.
 
-    With `prefetch`, the examples and the published evaluation are fetched in background threads right away, so the
-    page shows them sooner; the app accepts requests meanwhile.
+    `detector` is a loaded pipeline or a `ModelLoader` (started now or later: requests wait for the model). With
+    `prefetch`, the examples and the published evaluation are fetched in a background thread once the model is there.
     """
-    config = detector.model.config
-    model = str(model or detector.model.name_or_path)
+    loader = detector if isinstance(detector, ModelLoader) else ModelLoader(model, revision, detector=detector)
+    default_threshold, score_label = loader.page_settings()
+    model, revision = loader.model, loader.revision
     examples = Examples(dataset)
     results = EvaluationResults(model, revision, examples)
+
+    def pipeline():
+        """The loaded pipeline; while it loads, the request waits here."""
+        try:
+            return loader.get()
+        except Exception as error:
+            raise gr.Error(f"The model is not available: {error}", print_exception=False) from error
 
     def analyze(image: dict | None, threshold: float) -> tuple[dict | None, dict | None]:
         """Every face of the image with its real/fake probabilities and verdict, as JSON (and the full result)."""
         if image is None:
             return None, None
-        threshold = config.threshold if threshold is None else float(threshold)
+        detector = pipeline()
+        from deepfake_detection.pipeline import to_json
+
+        threshold = detector.model.config.threshold if threshold is None else float(threshold)
         if not 0.0 < threshold < 1.0:
             raise gr.Error(f"The threshold must be strictly between 0 and 1, got {threshold}.", print_exception=False)
         picture = read_upload(image["path"], image.get("orig_name"))
@@ -267,6 +356,9 @@ def build_app(
     def show(state: dict | None, threshold: float) -> tuple[Any, str, dict | None]:
         if state is None:
             return None, "", None
+        from deepfake_detection.pipeline import relabel, to_json
+
+        config = pipeline().model.config
         result = relabel(state["result"], config, threshold)
         return (
             annotated_image(state["image"], state["scale"], result),
@@ -278,7 +370,20 @@ def build_app(
         return examples.image(event.index)
 
     def run_evaluation(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple:
-        return results.run(detector, progress)
+        return results.run(pipeline(), progress)
+
+    def gallery() -> tuple[list[tuple[Image.Image, str]], str]:
+        loader.wait()  # the model first: it is what the first analysis needs
+        return examples.gallery()
+
+    def evaluation_view() -> tuple:
+        loader.wait()
+        return results.view()
+
+    def prefetch_after_model() -> None:
+        loader.wait()
+        examples.table()
+        results.sets()
 
     with gr.Blocks(title="Deepfake detection") as demo:
         gr.Markdown(
@@ -293,12 +398,12 @@ def build_app(
                         type="filepath", format="png", sources=["upload", "clipboard"], label="Image", height=360
                     )
                     threshold = gr.Slider(
-                        0.01, 0.99, value=config.threshold, step=0.01, label="Threshold", elem_id="threshold",
-                        info=f"A face is {config.score_label} when P({config.score_label}) is above it "
-                        f"(model default {config.threshold}). Moving it re-labels without re-running the model.",
+                        0.01, 0.99, value=default_threshold, step=0.01, label="Threshold", elem_id="threshold",
+                        info=f"A face is {score_label} when P({score_label}) is above it "
+                        f"(model default {default_threshold}). Moving it re-labels without re-running the model.",
                     )
                     examples_note = gr.Markdown("Loading examples...")
-                    gallery = gr.Gallery(
+                    gallery_view = gr.Gallery(
                         label="Examples", columns=4, height=300, allow_preview=False, elem_id="examples"
                     )
                 with gr.Column(scale=2):
@@ -310,7 +415,9 @@ def build_app(
             def face_panels(current: dict | None, threshold_value: float) -> None:
                 if current is None:
                     return
-                result = relabel(current["result"], config, threshold_value)
+                from deepfake_detection.pipeline import relabel
+
+                result = relabel(current["result"], pipeline().model.config, threshold_value)
                 with gr.Row(equal_height=True):
                     for index, face in enumerate(result["faces"], 1):
                         with gr.Column(scale=0, min_width=300):
@@ -346,24 +453,27 @@ def build_app(
             lambda: (None, "", None, None), None, [annotated, verdict, json_out, state], api_visibility="private"
         )
         threshold.change(show, [state, threshold], [annotated, verdict, json_out], api_visibility="private")
-        gallery.select(pick_example, None, image_in, api_visibility="private")
-        demo.load(examples.gallery, None, [gallery, examples_note], api_visibility="private")
+        gallery_view.select(pick_example, None, image_in, api_visibility="private")
+        demo.load(gallery, None, [gallery_view, examples_note], api_visibility="private")
         eval_outputs = [eval_status, metric_table, metrics, confusion, roc, result_set]
-        demo.load(results.view, None, eval_outputs, api_visibility="private")
+        demo.load(evaluation_view, None, eval_outputs, api_visibility="private")
         result_set.input(results.view, result_set, eval_outputs, api_visibility="private")
         eval_button.click(run_evaluation, None, eval_outputs, api_visibility="private", concurrency_limit=1)
     demo.queue(default_concurrency_limit=concurrency)
     if prefetch:
-        for job in (examples.table, results.sets):
-            threading.Thread(target=job, daemon=True).start()
+        threading.Thread(target=prefetch_after_model, name="prefetch", daemon=True).start()
     return demo
 
 
+def model_loader(model: str | None = None, revision: str | None = None) -> ModelLoader:
+    """A loader (not started) for `model` (Hub id or local folder), defaulting like the package to its variables."""
+    return ModelLoader(model or os.environ.get(MODEL_ENV), revision or os.environ.get(REVISION_ENV))
+
+
 def create_app(model: str | None = None, dataset: str | None = None, revision: str | None = None) -> gr.Blocks:
-    """Load the model (Hub id or local folder) and build the app; what `scripts/benchmark.py` times to "ready"."""
-    model, revision = model or default_model_id(), revision or default_revision()
-    detector = load_pipeline(model, revision)
-    return build_app(detector, model=model, dataset=dataset or default_dataset_id(), revision=revision)
+    """The app for `model`, its model already loading in the background (requests wait for it)."""
+    loader = model_loader(model, revision).start()
+    return build_app(loader, dataset=dataset or os.environ.get(DATASET_ENV))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,13 +488,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve the app at once, then load the model (the server answers meanwhile); exit 2 when it cannot load."""
     args = build_parser().parse_args(argv)
+    loader = model_loader(args.model, args.revision)
+    demo = None
     try:
-        demo = create_app(args.model, args.dataset, args.revision)
-    except ModelNotAvailableError as error:
+        demo = build_app(loader, dataset=args.dataset or os.environ.get(DATASET_ENV))
+        demo.launch(
+            server_name=args.host, server_port=args.port, share=args.share, max_file_size="100mb",
+            prevent_thread_lock=True,
+        )
+        loader.start().get()
+    except Exception as error:
+        from deepfake_detection import ModelNotAvailableError
+
+        if not isinstance(error, ModelNotAvailableError):
+            raise
+        if demo is not None:
+            demo.close()
         print(f"error: {error}", file=sys.stderr)
         return 2
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="100mb")
+    demo.block_thread()
     return 0
 
 
