@@ -7,6 +7,7 @@ value is computed by calling the package's pipeline directly on the same images.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ import gradio
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from gradio_client.utils import Status
 from huggingface_hub import HfApi, SpaceCard
 from model_factory import astronaut
 from packaging.requirements import Requirement
@@ -247,6 +249,95 @@ def test_evaluation_tab_reads_the_model_repos_eval_folder_or_runs_here(hub_repos
     assert status.startswith("Results `run here on") and calls
     assert metrics["accuracy"] == published.metrics["accuracy"]
     assert local.run(detector, lambda *args, **kwargs: calls.append(args))[2] == metrics and len(calls) == 1  # cached
+
+
+def threshold_slider(demo: gradio.Blocks) -> gradio.Slider:
+    return next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "threshold")
+
+
+@pytest.fixture
+def no_gradio_analytics(monkeypatch):
+    """Gradio's launch analytics go to $HF_ENDPOINT (the local Hub, which has no such route): off for in-test launches."""
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def test_a_request_sent_before_the_model_has_loaded_waits_for_it(
+    model_dir, detector, images, tmp_path, no_gradio_analytics
+):
+    folder = shutil.copytree(model_dir, tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "threshold": 0.55}))
+    loader = space_app.ModelLoader(str(folder))  # not started: the model cannot be there before the request
+    demo = space_app.build_app(loader, prefetch=False)
+    assert threshold_slider(demo).value == 0.55  # the page shows the config's threshold before the model loads
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = new_client(url)
+        analyze = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/analyze"]
+        assert analyze["parameters"][1]["parameter_default"] == 0.55
+        job = client.submit(handle_file(str(images[2])), api_name="/analyze")  # threshold left to its default
+        deadline = time.monotonic() + 60
+        while job.status().code != Status.PROCESSING and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job.status().code == Status.PROCESSING and not job.done()  # in the handler, waiting for the model
+        loader.start()
+        result = job.result(timeout=120)
+    finally:
+        demo.close()
+    expected = detector(Image.open(images[2]), threshold=0.55)  # same weights as the app's model
+    assert result["threshold"] == 0.55
+    assert_same_result(result, expected)
+
+
+def test_a_model_that_cannot_load_gets_a_message_and_the_command_exits_2(
+    images, model_dir, tmp_path, capsys, no_gradio_analytics
+):
+    broken = tmp_path / "no-weights"
+    broken.mkdir()
+    shutil.copy(model_dir / "config.json", broken / "config.json")  # the page can be built, the model cannot load
+    loader = space_app.ModelLoader(str(broken))
+    demo = space_app.build_app(loader, prefetch=False)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        loader.start()
+        with pytest.raises(AppError, match="The model is not available: Could not load the model"):
+            new_client(url).predict(handle_file(str(images[0])), 0.7, api_name="/analyze")
+    finally:
+        demo.close()
+
+    assert space_app.main(["--model", str(broken), "--port", str(free_port())]) == 2
+    assert f"error: Could not load the model '{broken}'" in capsys.readouterr().err
+
+
+def test_the_app_reads_the_packages_variables(monkeypatch):
+    from deepfake_detection import hub
+
+    assert (space_app.MODEL_ENV, space_app.DATASET_ENV, space_app.REVISION_ENV) == (
+        hub.MODEL_ENV,
+        hub.DATASET_ENV,
+        hub.REVISION_ENV,
+    )
+    monkeypatch.setenv(hub.MODEL_ENV, "org/from-env")
+    monkeypatch.setenv(hub.REVISION_ENV, "v1")
+    loader = space_app.model_loader()
+    assert (loader.model, loader.revision) == (hub.default_model_id(), hub.default_revision()) == ("org/from-env", "v1")
+    assert space_app.model_loader("org/given", "v2").model == "org/given"
+
+
+def test_the_page_is_built_without_importing_torch_or_the_package(model_dir):
+    """What start-up does before the server answers (the model loads afterwards) needs neither torch nor the package."""
+    script = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("space_app", {str(ROOT / "space" / "app.py")!r})
+app = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(app)
+demo = app.build_app(app.ModelLoader({str(model_dir)!r}), prefetch=False)
+print(sorted(name for name in ("torch", "transformers", "deepfake_detection") if name in sys.modules))
+"""
+    environment = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
