@@ -9,8 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_detection.conversion import ConversionError, convert_checkpoint, resolve_checkpoint
-from deepfake_detection.hub import push_folder
+from huggingface_hub.errors import HfHubHTTPError
+
+from deepfake_detection.conversion import convert_checkpoint, resolve_checkpoint
+from deepfake_detection.hub import hub_failure, push_folder
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "model_card.md"
 
@@ -39,12 +41,20 @@ def main() -> int:
             card_template=args.card_template,
             card_values={"repo_id": args.push_to_hub, "checkpoint_name": checkpoint.name},
         )
-    except ConversionError as error:
+    except ValueError as error:  # ConversionError, or a setting the config refuses
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (HfHubHTTPError, OSError) as error:
+        print(f"error: {hub_failure('download the checkpoint from', args.checkpoint, error)}", file=sys.stderr)
         return 1
     print(f"Converted {checkpoint} -> {output}")
     if args.push_to_hub:
-        print(f"Pushed: {push_folder(output, args.push_to_hub, message=f'Convert {checkpoint.name}')}")
+        try:
+            print(f"Pushed: {push_folder(output, args.push_to_hub, message=f'Convert {checkpoint.name}')}")
+        except (HfHubHTTPError, OSError) as error:
+            print(f"error: {hub_failure('push to', args.push_to_hub, error)} The converted model is in {output}.",
+                  file=sys.stderr)
+            return 1
     return 0
 
 

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from huggingface_hub import HfApi, SpaceCard
+from huggingface_hub.errors import HfHubHTTPError
 
 from deepfake_detection.hub import (
     DATASET_ENV,
@@ -24,6 +25,7 @@ from deepfake_detection.hub import (
     REVISION_ENV,
     default_dataset_id,
     default_model_id,
+    hub_failure,
     is_local,
 )
 
@@ -82,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             message = f"{kind} {value} is a local folder; a Space needs a Hub repo id: push it first."
             print(f"error: {message}", file=sys.stderr)
             return 2
-    url = deploy_space(args.space_id, model, dataset, args.revision, args.private or None)
+    try:
+        url = deploy_space(args.space_id, model, dataset, args.revision, args.private or None)
+    except (HfHubHTTPError, OSError) as error:
+        print(f"error: {hub_failure('deploy the Space', args.space_id, error)}", file=sys.stderr)
+        return 1
     print(f"Deployed {args.space_id}: {url}")
     return 0
 

@@ -11,7 +11,10 @@ validation/ and test/ split folders; without split folders everything goes to on
 import argparse
 import sys
 
+from huggingface_hub.errors import HfHubHTTPError
+
 from deepfake_detection.dataset import DatasetFolderError, build_dataset, push_dataset
+from deepfake_detection.hub import hub_failure
 
 
 def main() -> int:
@@ -34,7 +37,11 @@ def main() -> int:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     for split, counts in folder.counts().items():
         print(f"{split}: {counts['fake']} fake, {counts['real']} real")
-    url = push_dataset(folder, args.repo_id, args.private, args.description, args.license, args.license_note)
+    try:
+        url = push_dataset(folder, args.repo_id, args.private, args.description, args.license, args.license_note)
+    except (HfHubHTTPError, OSError) as error:
+        print(f"error: {hub_failure('push the dataset to', args.repo_id, error)}", file=sys.stderr)
+        return 1
     print(f"Pushed: {url}")
     return 0
 

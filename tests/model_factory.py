@@ -14,7 +14,7 @@ from skimage import data
 from deepfake_detection import DeepfakeDetectorImageProcessor
 from deepfake_detection.testing import random_model, save_model
 
-__all__ = ["astronaut", "calibration_batch", "make_model", "save_model"]
+__all__ = ["astronaut", "calibration_batch", "face_crops", "make_model", "save_model"]
 
 
 def astronaut() -> Image.Image:
@@ -22,16 +22,21 @@ def astronaut() -> Image.Image:
     return Image.fromarray(data.astronaut())
 
 
-def calibration_batch(count: int = 16, seed: int = 0) -> torch.Tensor:
-    """Face-like classifier inputs: random crops and flips around the astronaut's face, as pixel values."""
+def face_crops(count: int, seed: int) -> list[Image.Image]:
+    """Different crops (some mirrored) around the astronaut's face, as a face-crop dataset would hold them."""
     generator = np.random.default_rng(seed)
     image = astronaut()
     crops = []
     for _ in range(count):
-        x, y, size = generator.integers(150, 200), generator.integers(40, 90), generator.integers(90, 160)
+        x, y, size = generator.integers(140, 210), generator.integers(30, 100), generator.integers(80, 170)
         crop = image.crop((x, y, x + size, y + size))
         crops.append(crop.transpose(Image.FLIP_LEFT_RIGHT) if generator.random() < 0.5 else crop)
-    return DeepfakeDetectorImageProcessor()(crops)["pixel_values"]
+    return crops
+
+
+def calibration_batch(count: int = 16, seed: int = 0) -> torch.Tensor:
+    """Face-like classifier inputs: `face_crops` as pixel values."""
+    return DeepfakeDetectorImageProcessor()(face_crops(count, seed))["pixel_values"]
 
 
 def make_model(seed: int = 0, calibrate_on: torch.Tensor | None = None, **config_kwargs):

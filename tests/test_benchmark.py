@@ -80,7 +80,7 @@ def test_seed_path_equals_package_parity_mode(bench, inputs, model_dir):
     frames, _ = inputs
     model = DeepfakeDetectorForImageClassification.from_pretrained(model_dir)
     seed = bench.SeedApp(model.inception.state_dict())
-    parity = load_pipeline(model_dir, model_kwargs=bench.PARITY_SETTINGS)
+    parity = load_pipeline(model_dir, parity=True, model_kwargs=bench.PARITY_SETTINGS)
     scores = []
     for frame, explain in [(frames[0], False), (frames[1], False), (frames[0], True)]:
         expected = seed.analyse(frame, explain=explain)

@@ -47,6 +47,7 @@ def test_seed_checkpoint_converts_with_parity(original_weights, tmp_path):
     assert load_pipeline(output)(image)["faces"][0]["score"] == pytest.approx(expected, abs=1e-5)
     card = ModelCard.load(output / "README.md")
     assert card.data.pipeline_tag == "image-classification" and "strictly above **0.7**" in card.text
+    assert "None" not in card.text and 'model="org/name"' in card.text
 
 
 def test_a_bare_state_dict_converts_and_the_score_label_is_recorded(original_weights, tmp_path):

@@ -27,7 +27,7 @@ from deepfake_detection.evaluation import (
 )
 from deepfake_detection.hub import load_pipeline, push_folder
 from deepfake_detection.pipeline import NO_FACE_MESSAGE
-from model_factory import astronaut, make_model, save_model
+from model_factory import astronaut, face_crops, make_model, save_model
 
 FEATURES = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["fake", "real"])})
 CORRUPT = {"bytes": b"definitely not an image", "path": "corrupt.jpg"}
@@ -35,18 +35,6 @@ CORRUPT = {"bytes": b"definitely not an image", "path": "corrupt.jpg"}
 
 def new_repo_id(name: str) -> str:
     return f"org/{name}-{uuid.uuid4().hex[:8]}"
-
-
-def face_crops(count: int, seed: int) -> list[Image.Image]:
-    """Different crops around the astronaut's face, as a face-crop dataset would hold them."""
-    generator = np.random.default_rng(seed)
-    image = astronaut()
-    crops = []
-    for _ in range(count):
-        x, y, size = generator.integers(140, 210), generator.integers(30, 100), generator.integers(80, 170)
-        crop = image.crop((x, y, x + size, y + size))
-        crops.append(crop.transpose(Image.FLIP_LEFT_RIGHT) if generator.random() < 0.5 else crop)
-    return crops
 
 
 def both_classes(count: int, seed: int) -> list[str]:
@@ -383,3 +371,15 @@ def test_push_to_hub_writes_model_index_and_keeps_the_card(local_hub, model_dir,
 def test_push_to_hub_needs_a_hub_model(model_dir, tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="--push-to-hub org/name"):
         evaluate(model_dir, "unused", push_to_hub=True, output_dir=tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore::deepfake_detection.evaluation.PolarityWarning")
+def test_split_folders_of_prefix_labelled_files_evaluate_like_push_dataset_reads_them(model_dir, tmp_path):
+    for split in ("test", "validation"):
+        (tmp_path / split).mkdir()
+        for index, crop in enumerate(face_crops(2, seed=7)):
+            crop.save(tmp_path / split / f"{['fake', 'real'][index]}_{index}.png")
+    result = evaluate(str(model_dir), str(tmp_path), split="validation", faces="crops", output_dir=tmp_path / "out",
+                      progress=False)
+    assert result.metrics["dataset"]["split"] == "validation"
+    assert sorted(row["label"] for row in result.rows) == ["fake", "real"]

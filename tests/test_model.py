@@ -11,6 +11,7 @@ from PIL import Image
 from seed_app import seed_heatmap, seed_model
 
 from deepfake_detection import (
+    DeepfakeDetectorConfig,
     DeepfakeDetectorForImageClassification,
     DeepfakeDetectorImageProcessor,
     GradCamExplainer,
@@ -120,5 +121,6 @@ def test_two_threads_explaining_on_one_model_get_their_own_heatmaps(model):
 
 
 def test_an_unknown_gradcam_layer_is_refused():
+    config = DeepfakeDetectorConfig(gradcam_target_layer="block9.branch1.-1")
     with pytest.raises(ValueError, match="does not exist"):
-        GradCamExplainer(make_model(gradcam_target_layer="block9.branch1.-1"))
+        GradCamExplainer(DeepfakeDetectorForImageClassification(config))

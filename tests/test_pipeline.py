@@ -1,6 +1,7 @@
 """The deepfake-detection pipeline: faces found, scored as the seed app scores them, explained, and reported."""
 
 import numpy as np
+import torch
 import pytest
 from conftest import SHARED_DATA, requires_shared_data
 from model_factory import astronaut
@@ -190,3 +191,31 @@ def test_an_image_url_is_downloaded(detector, local_hub, tmp_path):
     assert detector(url)["faces"][0]["score"] == pytest.approx(detector(astronaut())["faces"][0]["score"], abs=1e-6)
     with pytest.raises(ImageLoadError, match="could not download"):
         detector(f"{local_hub.endpoint}/datasets/org/url-images/resolve/main/missing.png")
+
+
+def test_a_list_continues_past_unreadable_and_tiny_images(detector, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG but not really")
+    inputs = [Image.new("RGB", (15, 15)), str(broken), astronaut(), Image.new("RGB", (3000, 8))]
+    tiny, unreadable, face, sliver = detector(inputs, batch_size=2)
+    assert tiny["num_faces"] == 0 and "No face detected" in tiny["message"]
+    assert unreadable["label"] is None and "not a readable image" in unreadable["error"]
+    assert face["num_faces"] == 1
+    assert sliver["num_faces"] == 0
+
+
+def test_a_threshold_outside_0_1_is_refused(detector):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        detector(astronaut(), threshold=1.5)
+
+
+def test_downscaled_detection_maps_boxes_and_crops_back_to_full_resolution():
+    from facenet_pytorch.models.utils.detect_face import extract_face
+
+    image = astronaut().resize((1024, 1024), Image.BILINEAR)
+    full = FaceDetector().detect(image)[0]
+    fast = FaceDetector(max_side=512).detect(image)[0]
+    assert max(abs(a - b) for a, b in zip(full.box, fast.box)) < 12, (full.box, fast.box)
+    assert max(abs(a - b) for p, q in zip(full.landmarks, fast.landmarks) for a, b in zip(p, q)) < 12
+    assert 300 < fast.box[0] < fast.box[2] < 600, "the box must be in full-resolution pixels"
+    assert torch.equal(fast.crop, extract_face(image, np.array(fast.box), 160, 0))

@@ -8,9 +8,35 @@ import sys
 import warnings
 from typing import Sequence
 
-from .faces import ImageLoadError, find_images, load_image
-from .hub import DATASET_ENV, MODEL_ENV, ModelNotAvailableError, default_dataset_id, default_model_id, load_pipeline
+from .faces import find_images
+from huggingface_hub.errors import HfHubHTTPError
+
+from .hub import (
+    DATASET_ENV,
+    MODEL_ENV,
+    ModelNotAvailableError,
+    default_dataset_id,
+    default_model_id,
+    hub_failure,
+    load_pipeline,
+)
 from .pipeline import to_json
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts and sizes: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    """An argparse type for thresholds: a number strictly between 0 and 1."""
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {value}")
+    return value
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +49,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", default=None, help="Pin the model repo to a branch, tag or commit.")
     parser.add_argument(
         "--detection-max-side",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="Faster face detection on large images: detect on a copy at most N pixels long (e.g. 640). "
@@ -37,14 +63,11 @@ def predict(args: argparse.Namespace) -> int:
     paths = find_images(args.inputs)
     rows, errors = [], []
     for start in range(0, len(paths), args.batch_size):
-        batch, images = [], []
-        for path in paths[start : start + args.batch_size]:
-            try:
-                images.append(load_image(path))
-                batch.append(path)
-            except ImageLoadError as error:
-                errors.append({"path": str(path), "error": str(error)})
-        for path, result in zip(batch, detector(images, threshold=args.threshold) if images else []):
+        batch = paths[start : start + args.batch_size]
+        for path, result in zip(batch, detector([str(path) for path in batch], threshold=args.threshold)):
+            if "error" in result:
+                errors.append({"path": str(path), "error": result["error"]})
+                continue
             row = {"path": str(path), **to_json(result)}
             rows.append(row)
             if not args.json:
@@ -98,6 +121,10 @@ def evaluate(args: argparse.Namespace) -> int:
     except evaluation.EvaluationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (HfHubHTTPError, OSError) as error:
+        print(f"error: {hub_failure('read or write', args.push_to_hub or args.model or args.dataset, error)}",
+              file=sys.stderr)
+        return 2
     print(format_metrics(result.metrics))
     print("Wrote " + ", ".join(str(path) for path in result.files.values()))
     if result.commit_url:
@@ -135,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser = commands.add_parser("predict", help="Verdicts for images and folders of images.")
     predict_parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders.")
     add_model_arguments(predict_parser)
-    predict_parser.add_argument("--threshold", type=float, default=None, help="Override the config's threshold.")
-    predict_parser.add_argument("--batch-size", type=int, default=8, help="Images per batch (default 8).")
+    predict_parser.add_argument("--threshold", type=probability, default=None, help="Override the config's threshold.")
+    predict_parser.add_argument("--batch-size", type=positive_int, default=8, help="Images per batch (default 8).")
     predict_parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
     predict_parser.set_defaults(run=predict)
 
@@ -159,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="detect",
         help="detect: find the faces in each image (score of the most suspicious one); crops: images are face crops.",
     )
-    evaluate_parser.add_argument("--batch-size", type=int, default=16, help="Images per batch (default 16).")
+    evaluate_parser.add_argument("--batch-size", type=positive_int, default=16, help="Images per batch (default 16).")
     evaluate_parser.add_argument("--limit", type=int, default=None, help="Evaluate a random sample of N rows (seed 0).")
     evaluate_parser.add_argument("--output-dir", default="evaluation", help="Where to write the results.")
     evaluate_parser.add_argument(

@@ -14,6 +14,7 @@ import torch
 from facenet_pytorch import InceptionResnetV1
 
 from .configuration_deepfake_detector import DeepfakeDetectorConfig
+from .hub import first_line
 from .image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from .modeling_deepfake_detector import DeepfakeDetectorForImageClassification
 
@@ -53,12 +54,6 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(checkpoint, dict) or not all(isinstance(value, torch.Tensor) for value in checkpoint.values()):
         raise ConversionError(f"{path}: expected a state dict of tensors or a dict with 'model_state_dict'.")
     return checkpoint
-
-
-def first_line(error: BaseException) -> str:
-    """The exception's type and the first line of its message (torch's unpickling errors run to paragraphs)."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def check_state_dict(state_dict: dict[str, torch.Tensor], reference: torch.nn.Module) -> None:
@@ -125,6 +120,8 @@ def convert_checkpoint(
 def render_model_card(template: str | Path, config: DeepfakeDetectorConfig, values: dict):
     """The model repo's README rendered from the `model_card.md` template (a jinja2 template with card metadata)."""
     from huggingface_hub import ModelCard, ModelCardData
+
+    values = {key: value for key, value in values.items() if value is not None}
 
     card_data = ModelCardData(
         library_name="transformers",

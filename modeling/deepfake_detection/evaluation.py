@@ -26,7 +26,7 @@ from sklearn import metrics as skm
 from tqdm.auto import tqdm
 
 from .configuration_deepfake_detector import LABELS
-from .dataset import build_dataset, label_from_name
+from .dataset import DatasetFolderError, build_dataset
 from .faces import ImageLoadError, load_image
 from .hub import default_dataset_id, default_model_id, is_local, load_pipeline
 from .pipeline import DeepfakeDetectionPipeline
@@ -193,10 +193,10 @@ def _local_splits(path: Path) -> datasets.DatasetDict | None:
         return datasets.load_from_disk(str(path))
     if (path / datasets.config.DATASET_STATE_JSON_FILENAME).is_file():
         return datasets.DatasetDict({"train": datasets.load_from_disk(str(path))})
-    has_class_folders = any(child.is_dir() and child.name.lower() in ("fake", "real") for child in path.iterdir())
-    if not has_class_folders and any(label_from_name(child) for child in path.iterdir() if child.is_file()):
+    try:
         return build_dataset(path, check_images=False).dataset
-    return None
+    except DatasetFolderError:
+        return None
 
 
 def _split_names(dataset: str, revision: str | None = None) -> list[str]:

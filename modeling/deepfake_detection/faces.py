@@ -162,6 +162,8 @@ class FaceDetector:
         if self.max_side is not None and max(image.size) > self.max_side:
             scale = self.max_side / max(image.size)
             image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+        if min(image.size) < self.mtcnn.min_face_size:
+            return None, None, None  # smaller than the smallest face MTCNN looks for (it would fail on it)
         boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
         if boxes is None:
             return None, None, None

@@ -31,6 +31,20 @@ def default_revision() -> str | None:
     return os.environ.get(REVISION_ENV) or None
 
 
+def first_line(error: BaseException) -> str:
+    """The exception's type and the first line of its message (many library errors run to paragraphs)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def hub_failure(action: str, repo_id: str, error: BaseException) -> str:
+    """One line for a failed Hub call: what was tried, the answer, and what to check."""
+    return (
+        f"could not {action} {repo_id}: {first_line(error).rstrip('.')}. Check the repo id, the network, and your "
+        "token's access to it (HF_TOKEN or `hf auth login`)."
+    )
+
+
 def model_not_available(model: str, revision: str | None, error: BaseException) -> ModelNotAvailableError:
     """Wrap a loading failure into an error that names the model and the three ways out."""
     where = f"{model}@{revision}" if revision else model

@@ -9,9 +9,9 @@ import torch
 from transformers import Pipeline
 
 from .explain import GradCamExplainer, face_overlay, image_overlay
-from .faces import Face, FaceDetector, ImageInput, load_image
+from .faces import Face, FaceDetector, ImageInput, ImageLoadError, load_image
 
-NO_FACE_MESSAGE = "No face detected. Use a photo or frame where a face is clearly visible (at least 20 pixels wide)."
+NO_FACE_MESSAGE = "No face detected. Use a photo or frame where a face is clearly visible and not too small."
 
 
 class DeepfakeDetectionPipeline(Pipeline):
@@ -31,6 +31,7 @@ class DeepfakeDetectionPipeline(Pipeline):
 
     _load_processor = False
     _load_image_processor = True
+    _load_video_processor = False
     _load_feature_extractor = False
     _load_tokenizer = False
 
@@ -46,18 +47,23 @@ class DeepfakeDetectionPipeline(Pipeline):
         config = self.model.config
         self.face_detector = face_detector or FaceDetector.from_config(config, max_side=detection_max_side)
         self.parity = parity
-        if not parity:
-            self.model.to(memory_format=torch.channels_last)
+        self.model.to(memory_format=torch.contiguous_format if parity else torch.channels_last)
         self.explainer = GradCamExplainer(self.model)
 
     def _sanitize_parameters(self, explain=None, threshold=None, timeout=None, **kwargs):
+        if threshold is not None and not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be strictly between 0 and 1, got {threshold}.")
         preprocess_params = {"timeout": timeout} if timeout is not None else {}
         forward_params = {"explain": explain} if explain is not None else {}
         postprocess_params = {"threshold": threshold} if threshold is not None else {}
         return preprocess_params, forward_params, postprocess_params
 
     def __call__(self, inputs: ImageInput | list[ImageInput], batch_size: int | None = None, **kwargs: Any):
-        """Analyse one image (returns a dict) or a list of images (returns a list of dicts, in order)."""
+        """Analyse one image (returns a dict) or a list of images (returns a list of dicts, in order).
+
+        An unreadable single image raises `ImageLoadError`; in a list it gets a result with an `error` instead, and
+        the other images are still analysed.
+        """
         single = not isinstance(inputs, (list, tuple))
         images = [inputs] if single else list(inputs)
         preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
@@ -65,7 +71,16 @@ class DeepfakeDetectionPipeline(Pipeline):
         results = []
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            results.extend(self.run_single(chunk, preprocess_params, forward_params, postprocess_params))
+            loaded, failed = [], {}
+            for index, image in enumerate(chunk):
+                try:
+                    loaded.append(load_image(image, timeout=preprocess_params.get("timeout")))
+                except ImageLoadError as error:
+                    if single:
+                        raise
+                    failed[index] = unreadable(error)
+            outputs = iter(self.run_single(loaded, {}, forward_params, postprocess_params) if loaded else [])
+            results.extend(failed.get(index) or next(outputs) for index in range(len(chunk)))
         return results[0] if single else results
 
     def preprocess(self, images: list[ImageInput], timeout: float | None = None) -> dict:
@@ -148,6 +163,11 @@ def image_verdict(face_results: list[dict]) -> dict:
         "num_faces": len(face_results),
         "faces": face_results,
     }
+
+
+def unreadable(error: ImageLoadError) -> dict:
+    """The result for an input that could not be read: no verdict, no faces, and the reason."""
+    return {"label": None, "fake_probability": None, "num_faces": 0, "faces": [], "error": str(error)}
 
 
 def relabel(result: dict, config, threshold: float) -> dict:
