@@ -124,3 +124,21 @@ def test_an_unknown_gradcam_layer_is_refused():
     config = DeepfakeDetectorConfig(gradcam_target_layer="block9.branch1.-1")
     with pytest.raises(ValueError, match="does not exist"):
         GradCamExplainer(DeepfakeDetectorForImageClassification(config))
+
+
+def test_trainer_fine_tunes_on_face_crops_with_class_index_labels(tmp_path):
+    import datasets
+    from transformers import Trainer, TrainingArguments
+
+    model = make_model(seed=6).train()
+    pixel_values = calibration_batch(4, seed=12)
+    train = datasets.Dataset.from_dict({"pixel_values": pixel_values.numpy(), "labels": [0, 1, 0, 1]})
+    train.set_format("torch")
+    before = model.inception.logits.weight.detach().clone()
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=2, learning_rate=1e-3,
+        report_to=[], save_strategy="no", use_cpu=True, logging_steps=1,
+    )
+    result = Trainer(model=model, args=arguments, train_dataset=train).train()
+    assert result.training_loss > 0 and np.isfinite(result.training_loss)
+    assert not torch.equal(model.inception.logits.weight.detach(), before), "training must update the weights"
