@@ -103,12 +103,6 @@ def verdict_markdown(result: dict, config, threshold: float, model_name: str) ->
     )
 
 
-def first_line(error: BaseException) -> str:
-    """An exception as one short line: its type and the first line of its message."""
-    message = str(error).strip()
-    return f"{type(error).__name__}: {message.splitlines()[0]}" if message else type(error).__name__
-
-
 class ModelLoader:
     """The pipeline, loaded once in a background thread so that the app accepts requests while it loads.
 
@@ -177,6 +171,10 @@ class ModelLoader:
         return Path(hf_hub_download(self.model, "config.json", revision=self.revision))
 
 
+MAX_EXAMPLES = 24
+"""The gallery shows at most this many rows of the example split (each is decoded for its thumbnail)."""
+
+
 class Examples:
     """The example dataset (the split the evaluation would take), loaded once, for the gallery."""
 
@@ -201,6 +199,7 @@ class Examples:
         from deepfake_detection.configuration_deepfake_detector import LABELS
 
         table, _ = evaluation.load_split(self.dataset_id)
+        table = table.select(range(min(len(table), MAX_EXAMPLES)))
         names = evaluation.label_mapping(table, "label", list(LABELS)) if "label" in table.column_names else {}
         items = []
         for row in table:
@@ -216,6 +215,8 @@ class Examples:
                 try:
                     self._load()
                 except Exception as error:  # offline, unreachable Hub, bad folder: the gallery says why, the app runs
+                    from deepfake_detection.hub import first_line
+
                     self._error = first_line(error)
             return self._table
 
