@@ -235,6 +235,7 @@ def test_inverted_polarity_warns() -> None:
         (["REAL", "Fake"], "strings"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::deepfake_detection.evaluation.PolarityWarning")
 def test_labels_map_by_name_not_index(model, detector, names, encode, tmp_path: Path) -> None:
     crops = face_crops(6, seed=3)
     truth = both_classes(6, seed=4)
