@@ -35,6 +35,8 @@ def test_a_real_score_of_exactly_the_threshold_is_fake_and_just_above_is_real():
     assert config.label_for(0.7000001) == "real"
     assert config.label_for(0.2) == "fake"
     assert config.probabilities(0.7) == pytest.approx({"real": 0.7, "fake": 0.3})
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        config.label_for(0.5, threshold=1.0)
 
 
 def test_flipping_the_score_label_flips_the_verdict():

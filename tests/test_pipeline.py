@@ -207,6 +207,8 @@ def test_a_list_continues_past_unreadable_and_tiny_images(detector, tmp_path):
 def test_a_threshold_outside_0_1_is_refused(detector):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         detector(astronaut(), threshold=1.5)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        detector.classify_crops([astronaut()], threshold=0.0)
 
 
 def test_downscaled_detection_maps_boxes_and_crops_back_to_full_resolution():

@@ -74,8 +74,7 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
 
     def check_settings(self):
         """Raise `ValueError` for settings the detector cannot honour, saying which value to change."""
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be strictly between 0 and 1, got {self.threshold}.")
+        self.check_threshold(self.threshold)
         if sorted(self.id2label.values()) != sorted(LABELS):
             raise ValueError(f"id2label must name exactly the labels {LABELS}, got {self.id2label}.")
         if self.score_label not in LABELS:
@@ -86,6 +85,12 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
             raise ValueError(f"detection_thresholds needs 3 values (P-, R-, O-Net), got {self.detection_thresholds}.")
         if self.detection_max_side is not None and self.detection_max_side < 64:
             raise ValueError(f"detection_max_side must be at least 64 pixels or None, got {self.detection_max_side}.")
+
+    @staticmethod
+    def check_threshold(threshold: float) -> None:
+        """Raise `ValueError` unless the threshold is strictly between 0 and 1."""
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be strictly between 0 and 1, got {threshold}.")
 
     @property
     def other_label(self) -> str:
@@ -98,7 +103,10 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
 
     def label_for(self, score: float, threshold: float | None = None) -> str:
         """The verdict for a sigmoid score: `score_label` when strictly above the threshold, else the other label."""
-        threshold = self.threshold if threshold is None else threshold
+        if threshold is None:
+            threshold = self.threshold
+        else:
+            self.check_threshold(threshold)
         return self.score_label if score > threshold else self.other_label
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from transformers import Pipeline
 
 from .explain import GradCamExplainer, face_overlay, image_overlay
@@ -51,8 +52,8 @@ class DeepfakeDetectionPipeline(Pipeline):
         self.explainer = GradCamExplainer(self.model)
 
     def _sanitize_parameters(self, explain=None, threshold=None, timeout=None, **kwargs):
-        if threshold is not None and not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be strictly between 0 and 1, got {threshold}.")
+        if threshold is not None:
+            self.model.config.check_threshold(threshold)  # before any work, not once per face
         preprocess_params = {"timeout": timeout} if timeout is not None else {}
         forward_params = {"explain": explain} if explain is not None else {}
         postprocess_params = {"threshold": threshold} if threshold is not None else {}
@@ -83,12 +84,12 @@ class DeepfakeDetectionPipeline(Pipeline):
             results.extend(failed.get(index) or next(outputs) for index in range(len(chunk)))
         return results[0] if single else results
 
-    def preprocess(self, images: list[ImageInput], timeout: float | None = None) -> dict:
-        loaded = [load_image(image, timeout=timeout) for image in images]
-        faces = self.face_detector.detect_batch(loaded)
+    def preprocess(self, images: list[Image.Image]) -> dict:
+        """Detect the faces of already loaded images (`__call__` loads them) and prepare their crops."""
+        faces = self.face_detector.detect_batch(images)
         crops = [face.crop for image_faces in faces for face in image_faces]
         pixel_values = self.image_processor(crops, return_tensors="pt")["pixel_values"]
-        return {"images": loaded, "faces": faces, "pixel_values": pixel_values.to(self.dtype)}
+        return {"images": images, "faces": faces, "pixel_values": pixel_values.to(self.dtype)}
 
     def get_inference_context(self):
         return torch.inference_mode
@@ -108,16 +109,12 @@ class DeepfakeDetectionPipeline(Pipeline):
 
     def classify_crops(self, crops: list, threshold: float | None = None, batch_size: int = 8) -> list[dict]:
         """Each image taken as one already-cropped face (no detection): per crop `score`, `probabilities`, `label`."""
-        config = self.model.config
         results = []
         for start in range(0, len(crops), batch_size):
             pixel_values = self.image_processor(crops[start : start + batch_size], return_tensors="pt")["pixel_values"]
             model_inputs = {"images": [], "faces": [], "pixel_values": pixel_values.to(self.dtype)}
             scores = self.forward(model_inputs)["scores"].tolist()
-            results.extend(
-                {"score": score, "probabilities": config.probabilities(score), "label": config.label_for(score, threshold)}
-                for score in scores
-            )
+            results.extend(self._verdict(score, threshold) for score in scores)
         return results
 
     def postprocess(self, model_outputs: dict, threshold: float | None = None) -> list[dict]:
@@ -141,15 +138,16 @@ class DeepfakeDetectionPipeline(Pipeline):
         return results
 
     def _face_result(self, face: Face, score: float, threshold: float | None) -> dict:
-        config = self.model.config
         return {
             "box": [round(v, 2) for v in face.box],
             "detection_confidence": face.confidence,
             "landmarks": [[round(x, 2), round(y, 2)] for x, y in face.landmarks],
-            "score": score,
-            "probabilities": config.probabilities(score),
-            "label": config.label_for(score, threshold),
+            **self._verdict(score, threshold),
         }
+
+    def _verdict(self, score: float, threshold: float | None) -> dict:
+        config = self.model.config
+        return {"score": score, "probabilities": config.probabilities(score), "label": config.label_for(score, threshold)}
 
 
 def image_verdict(face_results: list[dict]) -> dict:
