@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -22,9 +23,9 @@ from huggingface_hub.errors import HfHubHTTPError
 from deepfake_detection.hub import (
     DATASET_ENV,
     MODEL_ENV,
+    PUBLISHED_MODEL_ID,
     REVISION_ENV,
     default_dataset_id,
-    default_model_id,
     hub_failure,
     is_local,
 )
@@ -73,12 +74,13 @@ def deploy_space(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space-id", required=True, help="The Space repo, org/name (created when missing).")
-    parser.add_argument("--model", default=None, help=f"Model repo id the Space loads (default {default_model_id()}).")
+    parser.add_argument("--model", default=None, help=f"Model repo id the Space loads (default ${MODEL_ENV}, else {PUBLISHED_MODEL_ID}).")
     parser.add_argument("--dataset", default=None, help=f"Example dataset repo id (default {default_dataset_id()}).")
     parser.add_argument("--revision", default=None, help="Pin the model to a branch, tag or commit.")
     parser.add_argument("--private", action="store_true", help="Create the Space as private.")
     args = parser.parse_args(argv)
-    model, dataset = args.model or default_model_id(), args.dataset or default_dataset_id()
+    model = args.model or os.environ.get(MODEL_ENV) or PUBLISHED_MODEL_ID
+    dataset = args.dataset or default_dataset_id()
     for kind, value in (("--model", model), ("--dataset", dataset)):
         if is_local(value):
             message = f"{kind} {value} is a local folder; a Space needs a Hub repo id: push it first."

@@ -14,6 +14,7 @@ import torch
 from facenet_pytorch import InceptionResnetV1
 
 from .configuration_deepfake_detector import DeepfakeDetectorConfig
+from .export import render_card
 from .hub import first_line
 from .image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from .modeling_deepfake_detector import DeepfakeDetectorForImageClassification
@@ -110,31 +111,8 @@ def convert_checkpoint(
         )
         if card_template is not None:
             values = {"parity_max_abs_diff": f"{difference:.1e}", **(card_values or {})}
-            render_model_card(card_template, config, values).save(Path(staging) / "README.md")
+            render_card(card_template, config, values).save(Path(staging) / "README.md")
         output_dir.mkdir(parents=True, exist_ok=True)
         for item in Path(staging).iterdir():
             shutil.move(str(item), output_dir / item.name)
     return output_dir
-
-
-def render_model_card(template: str | Path, config: DeepfakeDetectorConfig, values: dict):
-    """The model repo's README rendered from the `model_card.md` template (a jinja2 template with card metadata)."""
-    from huggingface_hub import ModelCard, ModelCardData
-
-    values = {key: value for key, value in values.items() if value is not None}
-
-    card_data = ModelCardData(
-        library_name="transformers",
-        pipeline_tag="image-classification",
-        license=values.get("license", "mit"),
-        tags=["deepfake-detection", "facenet-pytorch", "grad-cam", "image-classification"],
-        datasets=values.get("datasets"),
-    )
-    return ModelCard.from_template(
-        card_data,
-        template_path=str(template),
-        threshold=config.threshold,
-        score_label=config.score_label,
-        other_label=config.other_label,
-        **values,
-    )

@@ -278,7 +278,8 @@ def image_column_undecoded(table: datasets.Dataset, image_column: str) -> datase
     return table
 
 
-def _read_image(value: Any):
+def read_image_value(value: Any):
+    """A dataset's image cell (`{"bytes", "path"}`, a path or an image) as an RGB PIL image, or `ImageLoadError`."""
     if isinstance(value, dict):
         if value.get("bytes"):
             return load_image(value["bytes"])
@@ -318,7 +319,7 @@ def predict_rows(
                            status="ok", error="")
                 rows.append(row)
                 try:
-                    images.append(_read_image(value))
+                    images.append(read_image_value(value))
                     readable.append(row)
                 except ImageLoadError as error:
                     row.update(status="unreadable", error=str(error))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_MODEL_ID = "deepfake-detection/inception-resnet-v1-deepfake"
+PUBLISHED_MODEL_ID = "deepfake-detection/inception-resnet-v1-deepfake"
+"""Where the bundled model is published on the Hub (`scripts/publish_model.py`); the Space deploys with it."""
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled_model"
+"""The trained model that ships inside the package (a Hub-format folder): the offline default."""
 DEFAULT_DATASET_ID = "deepfake-detection/ffpp-examples"
 MODEL_ENV = "DEEPFAKE_DETECTION_MODEL"
 DATASET_ENV = "DEEPFAKE_DETECTION_DATASET"
@@ -17,8 +20,8 @@ class ModelNotAvailableError(RuntimeError):
 
 
 def default_model_id() -> str:
-    """The model repo used when none is given: `$DEEPFAKE_DETECTION_MODEL`, else the project's published model."""
-    return os.environ.get(MODEL_ENV) or DEFAULT_MODEL_ID
+    """The model used when none is given: `$DEEPFAKE_DETECTION_MODEL`, else the bundled model's folder (offline)."""
+    return os.environ.get(MODEL_ENV) or str(BUNDLED_MODEL_DIR)
 
 
 def default_dataset_id() -> str:

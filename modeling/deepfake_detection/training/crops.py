@@ -1,0 +1,212 @@
+"""Training crops: every image goes once through the package's own face detection and crop, and the result is cached.
+
+Training must see the crops that inference sees, so each image is read, its most confident face found by the same
+`FaceDetector` the pipeline uses (same crop size and margin), and that crop kept with its five landmarks (for
+self-blended images) and its pairing group (the source video a fake was made from). The work runs through
+`datasets.map`, so it is parallel, shows a progress bar, and is cached on disk: the next run starts at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any
+
+import datasets
+import numpy as np
+
+from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
+from ..faces import FaceDetector, Face, ImageLoadError
+
+FACE_MODES = ("detect", "crops")
+NO_GROUP = -1
+DEFAULT_CACHE_DIR = Path(os.environ.get("DEEPFAKE_DETECTION_CACHE", Path.home() / ".cache" / "deepfake-detection"))
+
+
+@dataclass
+class FaceCrops:
+    """Face crops ready for training: pixels as inference cuts them, labels, pairing groups and landmarks.
+
+    `labels` index `LABELS` (0 = fake, 1 = real). `groups` holds one integer per source video (fakes share the
+    group of the real they were made from), `NO_GROUP` when unknown. `landmarks` are in crop pixels, NaN when unknown.
+    """
+
+    pixels: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    landmarks: np.ndarray
+    paths: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: np.ndarray) -> "FaceCrops":
+        """The crops at `indices`, in that order (the skipped list is kept)."""
+        return FaceCrops(
+            self.pixels[indices], self.labels[indices], self.groups[indices], self.landmarks[indices],
+            [self.paths[i] for i in indices], list(self.skipped),
+        )
+
+
+def read_pairs_csv(path: str | os.PathLike) -> dict[str, str]:
+    """`{file: source_video}` from a metadata CSV with `file` and `source_video` columns (DFDC's metadata.csv)."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"file", "source_video"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: the pairs CSV needs the columns file and source_video; {sorted(missing)} missing.")
+        return {PurePath(row["file"]).as_posix(): row["source_video"] for row in reader}
+
+
+def group_of(path: str, pairs: dict[str, str]) -> str | None:
+    """The source video of an image path: the CSV entry whose `file` is the longest tail of `path`."""
+    parts = PurePath(path).parts
+    for start in range(len(parts)):
+        source = pairs.get(PurePath(*parts[start:]).as_posix())
+        if source is not None:
+            return source
+    return None
+
+
+def crop_landmarks(face: Face, image_size: tuple[int, int], crop_size: int, margin: int) -> np.ndarray:
+    """The face's five landmarks in the pixels of its crop (the box arithmetic of facenet-pytorch's `extract_face`)."""
+    x1, y1, x2, y2 = face.box
+    margin_x, margin_y = margin * (x2 - x1) / (crop_size - margin), margin * (y2 - y1) / (crop_size - margin)
+    left, top = int(max(x1 - margin_x / 2, 0)), int(max(y1 - margin_y / 2, 0))
+    right, bottom = int(min(x2 + margin_x / 2, image_size[0])), int(min(y2 + margin_y / 2, image_size[1]))
+    points = np.asarray(face.landmarks, dtype=np.float32)
+    scale = np.array([crop_size / max(right - left, 1), crop_size / max(bottom - top, 1)], dtype=np.float32)
+    return (points - np.array([left, top], dtype=np.float32)) * scale
+
+
+class _CropMaker:
+    """The `datasets.map` function: one crop per image; built lazily so each worker process has its own MTCNN."""
+
+    def __init__(self, config: DeepfakeDetectorConfig, faces: str, image_column: str):
+        self.config, self.faces, self.image_column = config, faces, image_column
+        self.detector: FaceDetector | None = None
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        import torch
+
+        from ..evaluation import read_image_value
+
+        torch.set_num_threads(1)  # one process per core: threads would only fight
+        size = self.config.face_crop_size
+        if self.detector is None and self.faces == "detect":
+            self.detector = FaceDetector.from_config(self.config, selection="most_confident")
+        crops, landmarks, statuses = [], [], []
+        for value in batch[self.image_column]:
+            crop, points, status = np.zeros((size, size, 3), np.uint8), np.full((5, 2), np.nan, np.float32), "ok"
+            try:
+                image = read_image_value(value)
+                if self.faces == "crops":
+                    crop = np.asarray(image.resize((size, size)), dtype=np.uint8)
+                else:
+                    found = self.detector.detect(image)
+                    if found:
+                        crop = found[0].crop.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()
+                        points = crop_landmarks(found[0], image.size, size, self.config.face_margin)
+                    else:
+                        status = "no face detected"
+            except ImageLoadError as error:
+                status = str(error)
+            crops.append(crop.tobytes())
+            landmarks.append(points.ravel())
+            statuses.append(status)
+        return {"crop": crops, "landmarks": landmarks, "status": statuses}
+
+
+def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: str) -> str:
+    """A name for the cached crops: the dataset's fingerprint and every setting that changes a crop."""
+    settings = {
+        "fingerprint": table._fingerprint,
+        "faces": faces,
+        "crop_size": config.face_crop_size,
+        "margin": config.face_margin,
+        "min_face_size": config.min_face_size,
+        "thresholds": list(config.detection_thresholds),
+        "max_side": config.detection_max_side,
+        "version": 2,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def prepare_face_crops(
+    table: datasets.Dataset,
+    labels: dict[Any, str],
+    config: DeepfakeDetectorConfig,
+    faces: str = "detect",
+    image_column: str = "image",
+    label_column: str = "label",
+    group_column: str | None = None,
+    pairs: dict[str, str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    num_proc: int | None = None,
+    progress: bool = True,
+) -> FaceCrops:
+    """Detect and crop every image of `table` once (cached), and gather labels and pairing groups.
+
+    `table`'s image column must be undecoded (paths or bytes). Groups come from `group_column` (e.g. `source_video`)
+    or from `pairs` (`{file: source_video}`, matched on the path's tail). Images without a face, unreadable ones and
+    unlabelled ones are left out and listed in `FaceCrops.skipped`.
+    """
+    if faces not in FACE_MODES:
+        raise ValueError(f"faces must be one of {FACE_MODES}, got {faces!r}.")
+    size = config.face_crop_size
+    cache_dir = Path(cache_dir or DEFAULT_CACHE_DIR) / "crops"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = cache_dir / f"{cache_key(table, config, faces)}.arrow"
+    features = datasets.Features(
+        {
+            "crop": datasets.Value("binary"),
+            "landmarks": datasets.List(datasets.Value("float32"), length=10),
+            "status": datasets.Value("string"),
+        }
+    )
+    num_proc = num_proc if num_proc is not None else min(os.cpu_count() or 1, 8)
+    cropped = table.map(
+        _CropMaker(config, faces, image_column),
+        batched=True,
+        batch_size=32,
+        features=features,
+        remove_columns=table.column_names,
+        cache_file_name=str(cache_file),
+        num_proc=num_proc if len(table) >= 256 and num_proc > 1 else None,
+        desc=f"Face crops ({faces})",
+    )
+    statuses = cropped["status"]
+    paths = [value.get("path") or "" if isinstance(value, dict) else str(value) for value in table[image_column]]
+    label_names = [labels.get(value) for value in table[label_column]]
+    if group_column:
+        group_names = table[group_column]
+    elif pairs:
+        group_names = [group_of(path, pairs) for path in paths]
+    else:
+        group_names = [None] * len(table)
+    keep, skipped = [], []
+    for index, (status, label) in enumerate(zip(statuses, label_names)):
+        if status != "ok":
+            skipped.append((paths[index], status))
+        elif label is None:
+            skipped.append((paths[index], "no label"))
+        else:
+            keep.append(index)
+    group_ids = {name: number for number, name in enumerate(sorted({g for g in group_names if g is not None}))}
+    kept = cropped.select(keep)
+    pixels = np.empty((len(keep), size, size, 3), np.uint8)
+    for index, crop in enumerate(kept["crop"]):
+        pixels[index] = np.frombuffer(crop, np.uint8).reshape(size, size, 3)
+    return FaceCrops(
+        pixels=pixels,
+        labels=np.array([LABELS.index(label_names[i]) for i in keep], dtype=np.int64),
+        groups=np.array([group_ids.get(group_names[i], NO_GROUP) for i in keep], dtype=np.int64),
+        landmarks=np.array(kept["landmarks"], np.float32).reshape(len(keep), 5, 2),
+        paths=[paths[i] for i in keep],
+        skipped=skipped,
+    )

@@ -1,0 +1,151 @@
+"""Training: inference's own crops, paired batches, label-keeping augmentations, self-blending, and a real Trainer run."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from model_factory import astronaut
+from PIL import Image
+
+from deepfake_detection import DeepfakeDetectorConfig, FaceDetector
+from deepfake_detection.cli import main
+from deepfake_detection.configuration_deepfake_detector import LABELS
+from deepfake_detection.modeling_deepfake_detector import DeepfakeDetectorForImageClassification
+from deepfake_detection.training import (
+    AugmentSettings,
+    FaceCrops,
+    PairedSampler,
+    TrainingRecipe,
+    augment,
+    load_crops,
+    self_blend,
+    train,
+)
+from deepfake_detection.training.crops import NO_GROUP, group_of
+from deepfake_detection.training.data import FaceCropDataset
+
+FAKE, REAL = LABELS.index("fake"), LABELS.index("real")
+
+
+def synthetic_crops(count: int, size: int = 160, seed: int = 0) -> FaceCrops:
+    """Half real, half fake, paired by group; fakes carry a bright square where the 'swap' happened."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(60, 120, (count, size, size, 3), dtype=np.uint8)
+    labels = np.array([REAL, FAKE] * (count // 2))
+    pixels[labels == FAKE, size // 4 : size // 2, size // 4 : 3 * size // 4] = 230
+    groups = np.repeat(np.arange(count // 2), 2)
+    landmarks = np.tile(np.array([[50, 60], [110, 60], [80, 90], [55, 120], [105, 120]], np.float32), (count, 1, 1))
+    return FaceCrops(pixels, labels, groups, landmarks, [f"{i}.png" for i in range(count)])
+
+
+def test_detected_training_crops_are_the_pipelines_crops(tmp_path):
+    astronaut().save(tmp_path / "real_astronaut.png")
+    Image.new("RGB", (200, 160), (30, 30, 30)).save(tmp_path / "fake_empty.png")
+    config = DeepfakeDetectorConfig()
+    crops = load_crops(tmp_path, "test", config, faces="detect", cache_dir=tmp_path / "cache", num_proc=1)
+    expected = FaceDetector.from_config(config, selection="most_confident").detect(astronaut())[0]
+    assert len(crops) == 1 and crops.labels.tolist() == [REAL]
+    assert np.array_equal(crops.pixels[0], expected.crop.permute(1, 2, 0).to(torch.uint8).numpy())
+    left_eye = crops.landmarks[0][0]
+    assert 0 < left_eye[0] < 80 and 0 < left_eye[1] < 100  # in the crop's pixels, upper left quarter
+    assert [(path.endswith("fake_empty.png"), reason) for path, reason in crops.skipped] == [(True, "no face detected")]
+    again = load_crops(tmp_path, "test", config, faces="detect", cache_dir=tmp_path / "cache", num_proc=1)
+    assert np.array_equal(again.pixels, crops.pixels)
+    assert len(list((tmp_path / "cache" / "crops").glob("*.arrow"))) == 1  # the second call read the cache
+
+
+def test_pairs_come_from_the_csv_by_path_tail():
+    pairs = {"train/fake/abc.jpg": "video1", "train/real/video1.jpg": "video1"}
+    assert group_of("/data/dfdc/train/fake/abc.jpg", pairs) == "video1"
+    assert group_of("/data/dfdc/validation/fake/abc.jpg", pairs) is None
+
+
+def test_pair_sampler_puts_each_fake_after_a_real_of_its_group():
+    crops = synthetic_crops(12)
+    crops.groups[-2:] = NO_GROUP  # one unpaired couple: its fake gets a random real
+    sampler = PairedSampler(crops.labels, crops.groups, self_blend_fraction=0.5, seed=3)
+    order = list(sampler)
+    assert len(order) == len(sampler)
+    pairs = list(zip(order[::2], order[1::2]))
+    blended = [(real, fake) for real, fake in pairs if fake >= len(crops)]
+    swapped = [(real, fake) for real, fake in pairs if fake < len(crops)]
+    assert all(crops.labels[real] == REAL for real, _ in pairs)
+    assert sorted(fake for _, fake in swapped) == np.flatnonzero(crops.labels == FAKE).tolist()
+    assert all(crops.groups[real] == crops.groups[fake] for real, fake in swapped if crops.groups[fake] != NO_GROUP)
+    assert len(blended) == 3 and all(fake - len(crops) == real for real, fake in blended)
+    sampler.set_epoch(1)
+    assert list(sampler) != order
+    sampler.set_epoch(0)
+    assert list(sampler) == order
+
+
+def test_pair_sampler_refuses_data_without_reals():
+    with pytest.raises(ValueError, match="needs real faces"):
+        PairedSampler(np.array([FAKE, FAKE]), np.array([0, 0]))
+
+
+def test_augmentations_keep_shape_dtype_and_labels():
+    crops = synthetic_crops(4)
+    rng = np.random.default_rng(0)
+    always = AugmentSettings(1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    for crop in crops.pixels:
+        out = augment(crop, rng, always)
+        assert out.shape == crop.shape and out.dtype == np.uint8 and not np.array_equal(out, crop)
+    assert np.array_equal(augment(crops.pixels[0], rng, AugmentSettings.none()), crops.pixels[0])
+    dataset = FaceCropDataset(crops, always)
+    assert [dataset[i]["labels"] for i in range(4)] == crops.labels.tolist()
+    assert dataset[len(crops)]["labels"] == FAKE  # real 0, self-blended
+    assert dataset[0]["crop"].shape == (3, 160, 160) and dataset[0]["crop"].dtype == torch.uint8
+
+
+def test_self_blended_image_differs_from_its_source_only_inside_its_mask():
+    crop = synthetic_crops(2).pixels[0]
+    landmarks = synthetic_crops(2).landmarks[0]
+    blended, mask = self_blend(crop, landmarks, np.random.default_rng(5))
+    changed = (blended != crop).any(axis=2)
+    assert changed.any(), "the blend changed nothing"
+    assert not changed[mask == 0].any(), "pixels outside the mask changed"
+    assert mask.max() > 0.5 and (mask == 0).mean() > 0.3  # a face region, not the whole crop
+
+
+def test_training_smoke_run_learns_logs_and_resumes(tmp_path):
+    crops = synthetic_crops(32)
+    recipe = TrainingRecipe(image_size=80, batch_size=8, learning_rate=1e-3, max_steps=16, eval_every=8,
+                            self_blend_fraction=0.0, warmup=0.0)
+    best = train(crops, crops.subset(np.arange(16)), tmp_path / "run", recipe)
+    log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    assert np.mean(losses[-4:]) < np.mean(losses[:4]), losses
+    assert any("eval_roc_auc" in entry for entry in log)
+    assert best["metrics"]["eval_roc_auc"] > 0.9 and best["data"]["train_faces"] == 32
+    model = DeepfakeDetectorForImageClassification.from_pretrained(tmp_path / "run" / "best-model")
+    assert model.config.image_size == 80
+
+    longer = TrainingRecipe(**{**recipe.__dict__, "max_steps": 24})
+    train(crops, crops.subset(np.arange(16)), tmp_path / "run", longer, resume=True)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 24 and min(s for s in steps[len(log):]) > 16  # continued after step 16, not from 0
+
+
+def test_train_command_on_a_folder_of_crops(tmp_path, capsys):
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for split in ("train", "validation"):
+        for label in ("real", "fake"):
+            (data / split / label).mkdir(parents=True)
+            for index in range(6):
+                value = 200 if label == "fake" else 60
+                pixels = np.clip(rng.normal(value, 20, (96, 96, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(data / split / label / f"{index}.png")
+    exit_code = main(["train", "--dataset", str(data), "--output-dir", str(tmp_path / "run"), "--faces", "crops",
+                      "--image-size", "80", "--batch-size", "4", "--max-steps", "4", "--eval-every", "2",
+                      "--cache-dir", str(tmp_path / "cache"), "--num-proc", "1"])
+    assert exit_code == 0
+    assert "Best model:" in capsys.readouterr().out
+    assert (tmp_path / "run" / "best-model" / "model.safetensors").is_file()
+
+
+def test_train_command_explains_a_bad_dataset(tmp_path, capsys):
+    assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "run")]) == 2
+    assert "error:" in capsys.readouterr().err
