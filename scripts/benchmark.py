@@ -51,7 +51,7 @@ from deepfake_detection import (
     load_image,
     load_pipeline,
 )
-from deepfake_detection.faces import find_images
+from deepfake_detection.images import find_images
 from deepfake_detection.testing import random_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,7 +291,7 @@ def score_differences(seed_results: list[dict], package_results: list[dict]) -> 
 # -- Profiling the package's path -------------------------------------------------------------------------------
 
 PROFILE_STAGES = {
-    "image loading": [("deepfake_detection/faces.py", "load_image")],
+    "image loading": [("deepfake_detection/images.py", "load_image")],
     "face detection (MTCNN)": [("facenet_pytorch/models/utils/detect_face.py", "detect_face")],
     "crop extraction": [("facenet_pytorch/models/utils/detect_face.py", "extract_face")],
     "preprocessing (crop -> 256)": [("image_processing_deepfake_detector.py", "preprocess")],

@@ -18,6 +18,8 @@ import os
 import sys
 import tempfile
 import threading
+import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,14 @@ DISPLAY_SIDE = 1280
 THUMBNAIL_SIDE = 256
 CONCURRENCY = 2
 """Analyses run at once (the free Space hardware has 2 CPU cores); further requests wait in Gradio's queue."""
-STATE_TTL_S = 3600
-"""How long a visitor's last result is kept for the threshold slider after its last use."""
+STATE_TTL_S = 900
+"""How long a visitor's session state (only a key into `RecentResults`) is kept after its last use."""
+RECENT_RESULTS = 32
+"""How many analysed images (display copy, crops, Grad-CAM) the server keeps for re-labelling, over all visitors."""
+CACHE_CLEANUP = (600, 1800)
+"""Gradio's `delete_cache`: every 10 minutes, delete uploads and generated images older than 30 minutes."""
 COLORS = {"real": "#2e7d32", "fake": "#c62828"}
+EXPIRED_MESSAGE = "This result is no longer kept on the server: analyse the image again to change the threshold."
 
 
 def read_upload(path: str, name: str | None = None) -> Image.Image:
@@ -101,6 +108,33 @@ def verdict_markdown(result: dict, config, threshold: float, model_name: str) ->
         f"{faces} found; the most suspicious has P(fake) = {result['fake_probability']:.3f} ({rule}). "
         f"Scores come from `{model_name}`: see the *Evaluation* tab for how well it does."
     )
+
+
+class RecentResults:
+    """The last `capacity` analyses (image, faces, Grad-CAM), shared by all sessions, oldest dropped first.
+
+    A session's state holds only the key, so memory stays bounded however many visitors come and go.
+    """
+
+    def __init__(self, capacity: int = RECENT_RESULTS):
+        self.capacity = capacity
+        self._items: OrderedDict[str, dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, item: dict) -> str:
+        key = uuid.uuid4().hex
+        with self._lock:
+            self._items[key] = item
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return key
+
+    def get(self, key: str | None) -> dict | None:
+        with self._lock:
+            return self._items.get(key) if key else None
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class ModelLoader:
@@ -329,6 +363,7 @@ def build_app(
     model, revision = loader.model, loader.revision
     examples = Examples(dataset)
     results = EvaluationResults(model, revision, examples)
+    recent = RecentResults()
 
     def pipeline():
         """The loaded pipeline; while it loads, the request waits here."""
@@ -344,19 +379,23 @@ def build_app(
         detector = pipeline()
         from deepfake_detection.pipeline import to_json
 
-        threshold = detector.model.config.threshold if threshold is None else float(threshold)
-        if not 0.0 < threshold < 1.0:
-            raise gr.Error(f"The threshold must be strictly between 0 and 1, got {threshold}.", print_exception=False)
+        threshold = detector.model.config.threshold if threshold is None else threshold
+        try:
+            detector.model.config.check_threshold(threshold)
+        except ValueError as error:
+            raise gr.Error(f"The {error}", print_exception=False) from error
         picture = read_upload(image["path"], image.get("orig_name"))
         result = detector(picture, explain=True, threshold=threshold)
         shown, scale = display_copy(picture)
         kept = {key: value for key, value in result.items() if key != "overlay"}  # only what the page shows stays
         kept["faces"] = [{key: value for key, value in face.items() if key != "heatmap"} for face in result["faces"]]
-        return {**to_json(result), "threshold": threshold}, {"result": kept, "image": shown, "scale": scale}
+        key = recent.add({"result": kept, "image": shown, "scale": scale})
+        return {**to_json(result), "threshold": threshold}, key
 
-    def show(state: dict | None, threshold: float) -> tuple[Any, str, dict | None]:
+    def show(key: str | None, threshold: float) -> tuple[Any, str, dict | None]:
+        state = recent.get(key)
         if state is None:
-            return None, "", None
+            return None, EXPIRED_MESSAGE if key else "", None
         from deepfake_detection.pipeline import relabel, to_json
 
         config = pipeline().model.config
@@ -386,7 +425,7 @@ def build_app(
         examples.table()
         results.sets()
 
-    with gr.Blocks(title="Deepfake detection") as demo:
+    with gr.Blocks(title="Deepfake detection", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(
             "# Deepfake detection\nFinds every face in a photo or video frame, tells whether each looks **real** or "
             f"**fake** (deepfake), and shows which regions drove the score (Grad-CAM). Model: `{model}`."
@@ -413,7 +452,8 @@ def build_app(
             gr.Markdown("### Each face: probabilities and Grad-CAM")
 
             @gr.render(inputs=[state, threshold], triggers=[state.change, threshold.change])
-            def face_panels(current: dict | None, threshold_value: float) -> None:
+            def face_panels(key: str | None, threshold_value: float) -> None:
+                current = recent.get(key)
                 if current is None:
                     return
                 from deepfake_detection.pipeline import relabel

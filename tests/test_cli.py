@@ -28,7 +28,7 @@ def test_predict_continues_past_bad_files_and_reports_them(model_dir, tmp_path, 
     assert "astronaut.png: " in output.out and "face 1 [" in output.out
     assert "empty.png: no face detected" in output.out
     assert "broken.jpg: not a readable image" in output.err and "missing.png: no such file" in output.err
-    assert "2 of 4 file(s) could not be read" in output.err
+    assert "2 input(s) could not be analysed; 2 of 4 image(s) were." in output.err
 
 
 def test_predict_json_lists_every_face_and_every_error(model_dir, tmp_path, capsys):

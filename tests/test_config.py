@@ -9,8 +9,8 @@ from deepfake_detection.pipeline import image_verdict, relabel
 @pytest.mark.parametrize(
     "settings, message",
     [
-        ({"threshold": 0.0}, "threshold must be strictly between 0 and 1"),
-        ({"threshold": 1.0}, "threshold must be strictly between 0 and 1"),
+        ({"threshold": 0.0}, "threshold must be a number strictly between 0 and 1"),
+        ({"threshold": 1.0}, "threshold must be a number strictly between 0 and 1"),
         ({"face_selection": "biggest"}, "face_selection must be one of"),
         ({"score_label": "genuine"}, "score_label must be one of"),
         ({"id2label": {0: "negative", 1: "positive"}}, "id2label must name exactly the labels"),

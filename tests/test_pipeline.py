@@ -77,8 +77,8 @@ def test_every_input_type_gives_the_same_result(detector, tmp_path):
     image.save(path)
     expected = detector(image)["faces"][0]["score"]
     inputs = [str(path), path, path.read_bytes(), np.asarray(image), image]
-    for result in detector(inputs):
-        assert result["faces"][0]["score"] == pytest.approx(expected, abs=1e-6)
+    for result in detector(inputs):  # a face's row in the batch changes the convolutions' summation order (~1e-6)
+        assert result["faces"][0]["score"] == pytest.approx(expected, abs=1e-5)
 
 
 def test_a_batch_gives_the_same_results_as_one_at_a_time(detector):

@@ -175,7 +175,7 @@ def test_no_face_gives_the_clear_message(client, no_face):
 
 
 def test_bad_images_and_thresholds_get_plain_messages(client, images, tmp_path):
-    with pytest.raises(AppError, match="threshold must be strictly between 0 and 1"):
+    with pytest.raises(AppError, match="threshold must be a number strictly between 0 and 1"):
         client.predict(handle_file(str(images[0])), 1.5, api_name="/analyze")
 
     broken = tmp_path / "broken.png"

@@ -8,7 +8,8 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_deepfake_detector import DeepfakeDetectorConfig
 from .explain import GradCamExplainer
-from .faces import Face, FaceDetector, ImageLoadError, load_image
+from .faces import Face, FaceDetector
+from .images import ImageLoadError, load_image
 from .hub import ModelNotAvailableError, default_dataset_id, default_model_id, load_pipeline
 from .image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from .modeling_deepfake_detector import DeepfakeDetectorForImageClassification

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Sequence
 
-from .faces import find_images
 from huggingface_hub.errors import HfHubHTTPError
 
 from .hub import (
@@ -20,6 +20,7 @@ from .hub import (
     hub_failure,
     load_pipeline,
 )
+from .images import DEFAULT_TIMEOUT_S, IMAGE_SUFFIXES, find_images, is_url
 from .pipeline import to_json
 
 
@@ -32,10 +33,17 @@ def positive_int(text: str) -> int:
 
 
 def probability(text: str) -> float:
-    """An argparse type for thresholds: a number strictly between 0 and 1."""
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {value}")
+    """An argparse type for thresholds: a number strictly between 0 and 1 (the config's rule and message)."""
+    from .configuration_deepfake_detector import DeepfakeDetectorConfig
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = text
+    try:
+        DeepfakeDetectorConfig.check_threshold(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
     return value
 
 
@@ -44,7 +52,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help=f"Hub repo id or local model folder (default: ${MODEL_ENV}, else {default_model_id()}).",
+        help=f"Hub repo id or local model folder (default: ${MODEL_ENV}, else the model bundled with the package).",
     )
     parser.add_argument("--revision", default=None, help="Pin the model repo to a branch, tag or commit.")
     parser.add_argument(
@@ -58,13 +66,24 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    """Print a verdict per face per image; unreadable files are reported and skipped, never fatal."""
-    detector = load_pipeline(args.model, args.revision, detection_max_side=args.detection_max_side)
+    """Print a verdict per face per image; every input that is not analysed is named with its reason, never fatal."""
     paths = find_images(args.inputs)
-    rows, errors = [], []
+    errors = [
+        {"path": str(folder), "error": f"{folder}: no image files in this folder ({', '.join(IMAGE_SUFFIXES)})."}
+        for folder in args.inputs
+        if not is_url(folder) and Path(folder).is_dir() and not find_images([folder])
+    ]
+    if not paths:
+        for error in errors:
+            print(f"error: {error['error']}", file=sys.stderr)
+        print("error: nothing to analyse: give image files, folders that hold images, or URLs.", file=sys.stderr)
+        return 2
+    detector = load_pipeline(args.model, args.revision, detection_max_side=args.detection_max_side)
+    rows = []
     for start in range(0, len(paths), args.batch_size):
         batch = paths[start : start + args.batch_size]
-        for path, result in zip(batch, detector([str(path) for path in batch], threshold=args.threshold)):
+        for path, result in zip(batch, detector([str(path) for path in batch], threshold=args.threshold,
+                                                timeout=args.timeout)):
             if "error" in result:
                 errors.append({"path": str(path), "error": result["error"]})
                 continue
@@ -77,7 +96,8 @@ def predict(args: argparse.Namespace) -> int:
     for error in errors:
         print(f"error: {error['error']}", file=sys.stderr)
     if errors:
-        print(f"{len(errors)} of {len(paths)} file(s) could not be read.", file=sys.stderr)
+        print(f"{len(errors)} input(s) could not be analysed; {len(rows)} of {len(paths)} image(s) were.",
+              file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -183,6 +203,8 @@ def train(args: argparse.Namespace) -> int:
 
 
 def add_train_parser(commands) -> None:
+    from .training.trainer import TrainingRecipe  # a dataclass: cheap, and the one place the defaults live
+
     parser = commands.add_parser("train", help="Train a detector on a labelled dataset of real and fake faces.")
     parser.add_argument("--dataset", required=True, help="Hub dataset id or local folder (as for evaluate).")
     parser.add_argument("--output-dir", required=True, help="Checkpoints, metrics.jsonl, best.json and best-model/.")
@@ -193,19 +215,21 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--pairs-csv", default=None,
                         help="CSV with file and source_video columns pairing fakes with their reals "
                         "(default: the dataset's source_video column, or metadata.csv in a local folder).")
-    parser.add_argument("--image-size", type=positive_int, default=128, help="Classifier input side (default 128).")
-    parser.add_argument("--batch-size", type=positive_int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--max-steps", type=positive_int, default=15000, help="Length of the cosine schedule.")
-    parser.add_argument("--eval-every", type=positive_int, default=250, help="Validate and checkpoint every N steps.")
-    parser.add_argument("--self-blend", type=float, default=0.25,
+    recipe = TrainingRecipe()
+    parser.add_argument("--image-size", type=positive_int, default=recipe.image_size, help="Classifier input side.")
+    parser.add_argument("--batch-size", type=positive_int, default=recipe.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=recipe.learning_rate)
+    parser.add_argument("--weight-decay", type=float, default=recipe.weight_decay)
+    parser.add_argument("--max-steps", type=positive_int, default=recipe.max_steps, help="Length of the cosine schedule.")
+    parser.add_argument("--eval-every", type=positive_int, default=recipe.eval_every,
+                        help="Validate and checkpoint every N steps.")
+    parser.add_argument("--self-blend", type=float, default=recipe.self_blend_fraction,
                         help="Fraction of reals also shown self-blended, as extra fakes, per epoch (0 disables).")
     parser.add_argument("--no-pairs", action="store_true", help="Plain shuffled batches instead of real/fake pairs.")
     parser.add_argument("--no-augment", action="store_true", help="Turn off flip, colour, JPEG, rescale, cutout.")
-    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=recipe.precision,
                         help="auto: bf16 autocast where the hardware runs it natively, else fp32.")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=recipe.seed)
     parser.add_argument("--limit", type=positive_int, default=None, help="Use a random sample of N rows per split.")
     parser.add_argument("--init-model", default=None, help="Warm-start from this model folder (new schedule).")
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
@@ -224,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--threshold", type=probability, default=None, help="Override the config's threshold.")
     predict_parser.add_argument("--batch-size", type=positive_int, default=8, help="Images per batch (default 8).")
     predict_parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+    predict_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                                help=f"Seconds a URL download may take (default {DEFAULT_TIMEOUT_S:g}).")
     predict_parser.set_defaults(run=predict)
 
     evaluate_parser = commands.add_parser(

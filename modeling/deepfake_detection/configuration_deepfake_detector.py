@@ -88,9 +88,10 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
 
     @staticmethod
     def check_threshold(threshold: float) -> None:
-        """Raise `ValueError` unless the threshold is strictly between 0 and 1."""
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be strictly between 0 and 1, got {threshold}.")
+        """Raise `ValueError` unless the threshold is a number strictly between 0 and 1."""
+        is_number = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+        if not is_number or not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be a number strictly between 0 and 1, got {threshold!r}.")
 
     @property
     def other_label(self) -> str:

@@ -17,7 +17,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from PIL import Image
 
 from .configuration_deepfake_detector import LABELS
-from .faces import find_images
+from .images import find_images
 
 LABEL_NAMES = list(LABELS)
 """The `label` ClassLabel's names, in the order of the model's `id2label` (0 = fake, 1 = real)."""

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .configuration_deepfake_detector import LABELS
 from .dataset import DatasetFolderError, build_dataset
-from .faces import ImageLoadError, load_image
+from .images import ImageLoadError, load_image
 from .hub import default_dataset_id, default_model_id, is_local, load_pipeline
 from .pipeline import DeepfakeDetectionPipeline
 

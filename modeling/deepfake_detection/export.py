@@ -21,6 +21,12 @@ from .image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from .modeling_deepfake_detector import DeepfakeDetectorForImageClassification
 
 CARD_TAGS = ["deepfake-detection", "facenet-pytorch", "grad-cam", "image-classification"]
+REMOTE_CODE_FILES = (
+    "configuration_deepfake_detector.py",
+    "modeling_deepfake_detector.py",
+    "image_processing_deepfake_detector.py",
+)
+"""The package's flat, self-contained files that a Hub repo carries so `trust_remote_code=True` works without it."""
 
 
 def render_card(template: str | os.PathLike, config, values: dict[str, Any], evaluations: list[dict] = ()) -> ModelCard:
@@ -71,12 +77,25 @@ def export_model(
         model.config.dtype = torch.float32
         model.config.save_pretrained(staging)
         processor.save_pretrained(staging)
+        for code in Path(staging).glob("*.py"):
+            code.unlink()  # the package is the code; the Hub copy gets it from `publish_model`
         if template is not None:
             render_card(template, model.config, card_values or {}, evaluations).save(Path(staging) / "README.md")
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(staging, target)
     return target
+
+
+def publish_model(folder: str | os.PathLike, repo_id: str, message: str | None = None) -> str:
+    """Push a model folder to the Hub with the remote-code files beside it; return the commit URL."""
+    from .hub import push_folder
+
+    with tempfile.TemporaryDirectory() as staging:
+        shutil.copytree(folder, staging, dirs_exist_ok=True)
+        for name in REMOTE_CODE_FILES:
+            shutil.copy2(Path(__file__).parent / name, Path(staging) / name)
+        return push_folder(staging, repo_id, message=message or "Upload the deepfake detector")
 
 
 def training_summary(run_dir: str | os.PathLike) -> dict[str, Any]:

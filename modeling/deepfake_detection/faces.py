@@ -1,26 +1,20 @@
-"""Face detection: MTCNN (with the weights shipped in the facenet-pytorch wheel) finds faces and cuts their crops."""
+"""Face detection: MTCNN (with the weights shipped in the facenet-pytorch wheel) finds faces and cuts their crops.
+
+Reading images is `images.py`'s job; this module gets RGB PIL images.
+"""
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 import torch
 from facenet_pytorch import MTCNN
 from facenet_pytorch.models.utils.detect_face import extract_face
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from .configuration_deepfake_detector import FACE_SELECTIONS
-
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, bytes]
-
-
-class ImageLoadError(ValueError):
-    """An input could not be read as an image; the message names the input and what to do."""
 
 
 @dataclass
@@ -43,60 +37,6 @@ class Face:
     def crop_image(self) -> Image.Image:
         """The crop as a PIL image, for display."""
         return Image.fromarray(self.crop.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy())
-
-
-def load_image(image: ImageInput, timeout: float | None = None) -> Image.Image:
-    """Read a path, URL, bytes, PIL image or HWC array as an RGB PIL image (EXIF orientation applied).
-
-    Raises `ImageLoadError` with the reason when the input is not a readable image.
-    """
-    if isinstance(image, Image.Image):
-        return image.convert("RGB") if image.mode != "RGB" else image
-    if isinstance(image, np.ndarray):
-        return _array_to_image(image)
-    if isinstance(image, bytes):
-        source, opener = "the given bytes", lambda: Image.open(io.BytesIO(image))
-    elif isinstance(image, (str, os.PathLike)):
-        source = str(image)
-        if source.startswith(("http://", "https://")):
-            return _load_url(source, timeout)
-        path = Path(source)
-        if not path.is_file():
-            raise ImageLoadError(f"{source}: no such file. Check the path.")
-        opener = lambda: Image.open(path)  # noqa: E731
-    else:
-        raise ImageLoadError(
-            f"Cannot read an image from a {type(image).__name__}: pass a path, URL, bytes, PIL image or numpy array."
-        )
-    try:
-        with opener() as opened:
-            opened.load()
-            return ImageOps.exif_transpose(opened).convert("RGB")
-    except Image.DecompressionBombError as error:
-        raise ImageLoadError(f"{source}: image too large ({error}). Downscale it first.") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ImageLoadError(f"{source}: not a readable image ({error}). Use a JPEG, PNG or WebP file.") from error
-
-
-def _load_url(url: str, timeout: float | None) -> Image.Image:
-    from transformers.image_utils import load_image as load_remote_image
-
-    try:
-        return ImageOps.exif_transpose(load_remote_image(url, timeout=timeout)).convert("RGB")
-    except Exception as error:  # network and decoding errors come in many types; all mean the same to the user
-        raise ImageLoadError(f"{url}: could not download an image ({error}). Check the URL.") from error
-
-
-def _array_to_image(array: np.ndarray) -> Image.Image:
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise ImageLoadError(f"An image array must be HxW, HxWx3 (RGB) or HxWx4, got shape {array.shape}.")
-    if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating) and array.size and array.max() <= 1.0:
-            array = array * 255.0
-        array = np.clip(array, 0, 255).astype(np.uint8)
-    return Image.fromarray(array[..., :3])
 
 
 class FaceDetector:
@@ -192,17 +132,3 @@ class FaceDetector:
             )
             for i in order
         ]
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-
-
-def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """Expand folders into the image files they hold (recursively, sorted); files are kept as given, in order."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
-        else:
-            found.append(path)
-    return found

@@ -51,7 +51,7 @@ def hub_failure(action: str, repo_id: str, error: BaseException) -> str:
 def model_not_available(model: str, revision: str | None, error: BaseException) -> ModelNotAvailableError:
     """Wrap a loading failure into an error that names the model and the three ways out."""
     where = f"{model}@{revision}" if revision else model
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    reason = first_line(error)
     return ModelNotAvailableError(
         f"Could not load the model {where!r}: {reason}\n"
         f"Either pass a local model folder (--model PATH), set {MODEL_ENV}=org/name (or --model org/name) to a model "
@@ -70,16 +70,16 @@ def load_pipeline(model: str | os.PathLike | None = None, revision: str | None =
 
     The model's code comes from this package, never from the repo, so no remote code runs.
 
-    Raises `ModelNotAvailableError` when the model cannot be reached or is not a deepfake detector.
+    This is the one loading boundary: whatever stops the model loading (unreachable repo, damaged or half-downloaded
+    weights, an invalid config or processor config) becomes a `ModelNotAvailableError` that says what to do.
     """
-    from huggingface_hub.errors import HfHubHTTPError
     from transformers import pipeline
 
     model = str(model or default_model_id())
     revision = revision or default_revision()
     try:
         return pipeline("deepfake-detection", model=model, revision=revision, trust_remote_code=False, **kwargs)
-    except (OSError, HfHubHTTPError, ValueError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 - loaders raise dozens of types; all mean "this model cannot load"
         raise model_not_available(model, revision, error) from error
 
 

@@ -10,7 +10,8 @@ from PIL import Image
 from transformers import Pipeline
 
 from .explain import GradCamExplainer, face_overlay, image_overlay
-from .faces import Face, FaceDetector, ImageInput, ImageLoadError, load_image
+from .faces import Face, FaceDetector
+from .images import ImageInput, ImageLoadError, load_image
 
 NO_FACE_MESSAGE = "No face detected. Use a photo or frame where a face is clearly visible and not too small."
 
@@ -79,10 +80,25 @@ class DeepfakeDetectionPipeline(Pipeline):
                 except ImageLoadError as error:
                     if single:
                         raise
-                    failed[index] = unreadable(error)
-            outputs = iter(self.run_single(loaded, {}, forward_params, postprocess_params) if loaded else [])
+                    failed[index] = unreadable(str(error))
+            outputs = iter(self._analyse(loaded, forward_params, postprocess_params))
             results.extend(failed.get(index) or next(outputs) for index in range(len(chunk)))
         return results[0] if single else results
+
+    def _analyse(self, images: list[Image.Image], forward_params: dict, postprocess_params: dict) -> list[dict]:
+        """Results for loaded images, batched; if the batch fails, each image alone, so one cannot sink the others."""
+        if len(images) <= 1:
+            return self.run_single(images, {}, forward_params, postprocess_params) if images else []
+        try:
+            return self.run_single(images, {}, forward_params, postprocess_params)
+        except Exception:  # noqa: BLE001 - isolate whichever image caused it, whatever it was
+            results = []
+            for image in images:
+                try:
+                    results.extend(self.run_single([image], {}, forward_params, postprocess_params))
+                except Exception as error:  # noqa: BLE001 - reported in that image's result
+                    results.append(unreadable(f"could not analyse this image ({type(error).__name__}: {error})"))
+            return results
 
     def preprocess(self, images: list[Image.Image]) -> dict:
         """Detect the faces of already loaded images (`__call__` loads them) and prepare their crops."""
@@ -163,9 +179,9 @@ def image_verdict(face_results: list[dict]) -> dict:
     }
 
 
-def unreadable(error: ImageLoadError) -> dict:
-    """The result for an input that could not be read: no verdict, no faces, and the reason."""
-    return {"label": None, "fake_probability": None, "num_faces": 0, "faces": [], "error": str(error)}
+def unreadable(reason: str) -> dict:
+    """The result for an input that could not be read or analysed: no verdict, no faces, and the reason."""
+    return {"label": None, "fake_probability": None, "num_faces": 0, "faces": [], "error": reason}
 
 
 def relabel(result: dict, config, threshold: float) -> dict:

@@ -20,7 +20,8 @@ import datasets
 import numpy as np
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
-from ..faces import FaceDetector, Face, ImageLoadError
+from ..faces import Face, FaceDetector
+from ..images import ImageLoadError
 
 FACE_MODES = ("detect", "crops")
 NO_GROUP = -1

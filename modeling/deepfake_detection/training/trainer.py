@@ -40,9 +40,9 @@ class TrainingRecipe:
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 0.05
-    max_steps: int = 15000
+    max_steps: int = 3200
     warmup: float = 0.03
-    eval_every: int = 250
+    eval_every: int = 200
     paired: bool = True
     self_blend_fraction: float = 0.25
     augment: bool = True
@@ -54,6 +54,19 @@ class TrainingRecipe:
             raise ValueError(f"Paired batches need an even batch size, got {self.batch_size}.")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}.")
+
+
+def train_command(recipe: TrainingRecipe, dataset: str, output_dir: str = "runs/detector") -> str:
+    """The `deepfake-detection train` command line that runs this recipe."""
+    flags = [
+        f"--dataset {dataset} --output-dir {output_dir}",
+        f"--image-size {recipe.image_size} --batch-size {recipe.batch_size}",
+        f"--learning-rate {recipe.learning_rate} --weight-decay {recipe.weight_decay}",
+        f"--max-steps {recipe.max_steps} --eval-every {recipe.eval_every} --self-blend {recipe.self_blend_fraction}",
+        f"--seed {recipe.seed}",
+    ]
+    flags += ["--no-pairs"] * (not recipe.paired) + ["--no-augment"] * (not recipe.augment)
+    return "deepfake-detection train " + " \\\n    ".join(flags)
 
 
 def bf16_is_native() -> bool:

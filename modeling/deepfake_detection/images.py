@@ -1,0 +1,168 @@
+"""Reading images from every kind of input, and finding the image files in folders.
+
+Every failure to read an input becomes an `ImageLoadError` that names the input and says what to do, so a batch can
+report it and go on. Images are limited to `MAX_PIXELS` (checked from the header, before decoding), downloads to
+`DEFAULT_TIMEOUT_S` seconds, and 16-bit and float inputs are scaled to 8 bits rather than clipped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, bytes]
+
+MAX_PIXELS = 40_000_000
+"""Largest image analysed, in pixels (40 megapixels): larger ones are refused before they are decoded."""
+DEFAULT_TIMEOUT_S = 10.0
+"""How long a URL download may take, in seconds, unless the caller passes its own `timeout`."""
+URL_PREFIXES = ("http://", "https://")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+class ImageLoadError(ValueError):
+    """An input could not be read as an image; the message names the input and what to do."""
+
+
+def load_image(image: ImageInput, timeout: float | None = None) -> Image.Image:
+    """Read a path, URL, bytes, PIL image or array as an RGB PIL image (EXIF orientation applied).
+
+    Raises `ImageLoadError` with the reason when the input is not a readable image, is larger than `MAX_PIXELS`, or
+    (for a URL) does not arrive within `timeout` seconds (default `DEFAULT_TIMEOUT_S`).
+    """
+    if isinstance(image, np.ndarray):
+        return _array_to_image(image)
+    if isinstance(image, Image.Image):
+        source, opener = f"the given {image.mode} image", lambda: _Borrowed(image)
+    elif isinstance(image, bytes):
+        source, opener = "the given bytes", lambda: Image.open(io.BytesIO(image))
+    elif isinstance(image, (str, os.PathLike)):
+        source = str(image)
+        if source.startswith(URL_PREFIXES):
+            return _load_url(source, DEFAULT_TIMEOUT_S if timeout is None else timeout)
+        path = Path(source)
+        if path.is_symlink() and not path.exists():
+            raise ImageLoadError(f"{source}: a broken or looping symbolic link. Point it at an image file.")
+        if not path.is_file():
+            raise ImageLoadError(f"{source}: no such file. Check the path.")
+        opener = lambda: Image.open(path)  # noqa: E731
+    else:
+        raise ImageLoadError(
+            f"Cannot read an image from a {type(image).__name__}: pass a path, URL, bytes, PIL image or numpy array."
+        )
+    return _decode(source, opener)
+
+
+class _Borrowed:
+    """A caller's PIL image used as a context manager without closing it."""
+
+    def __init__(self, image: Image.Image):
+        self.image = image
+
+    def __enter__(self) -> Image.Image:
+        return self.image
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _decode(source: str, opener) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # ours is the clearer message
+            with opener() as opened:
+                check_size(source, *opened.size)
+                opened.load()
+                return to_rgb(ImageOps.exif_transpose(opened))
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageLoadError(f"{source}: image too large ({error}). Downscale it first.") from error
+    except Exception as error:  # decoders fail in many ways (OSError, SyntaxError, struct.error, ...): all unreadable
+        raise ImageLoadError(f"{source}: not a readable image ({error}). Use a JPEG, PNG or WebP file.") from error
+
+
+def check_size(source: str, width: int, height: int) -> None:
+    """Refuse images over `MAX_PIXELS`, saying how large they are and what to do."""
+    if width * height > MAX_PIXELS:
+        raise ImageLoadError(
+            f"{source} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); images up to "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels are analysed. Downscale it and try again."
+        )
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with 16- and 32-bit integer and float images scaled to 8 bits instead of clipped to white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I") or image.mode == "F":
+        return _array_to_image(np.asarray(image))
+    return image.convert("RGB")
+
+
+def _array_to_image(array: np.ndarray) -> Image.Image:
+    """An HxW, HxWx3 or HxWx4 array as RGB: integers scaled by their type's range, floats in [0, 1] or [0, 255]."""
+    source = f"an array of shape {array.shape} and dtype {array.dtype}"
+    if array.ndim == 2:
+        array = array[..., None].repeat(3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or 0 in array.shape:
+        raise ImageLoadError(f"{source}: an image array must be HxW, HxWx3 (RGB) or HxWx4, and not empty.")
+    check_size(source, array.shape[1], array.shape[0])
+    array = array[..., :3]
+    if array.dtype == np.uint8:
+        return Image.fromarray(np.ascontiguousarray(array))
+    if array.dtype == np.bool_:
+        return Image.fromarray(array.astype(np.uint8) * 255)
+    if np.issubdtype(array.dtype, np.integer):
+        peak = int(array.max())
+        if array.dtype == np.uint16 or 255 < peak <= 65535:
+            top = 65535  # 16-bit data, also when PIL holds it in 32-bit "I" mode
+        else:
+            top = 255 if peak <= 255 else np.iinfo(array.dtype).max
+        scaled = np.clip(array, 0, None).astype(np.float64) * (255.0 / top)
+    elif np.issubdtype(array.dtype, np.floating):
+        finite = np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        scaled = finite * 255.0 if finite.max() <= 1.0 else finite
+    else:
+        raise ImageLoadError(f"{source}: pixel values must be integers or floats. Convert the array first.")
+    return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8))
+
+
+def _load_url(url: str, timeout: float) -> Image.Image:
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=timeout, follow_redirects=True)
+        response.raise_for_status()
+    except httpx.TimeoutException as error:
+        raise ImageLoadError(f"{url}: no answer within {timeout:g} s. Check the URL, or pass a longer timeout.") from error
+    except httpx.HTTPError as error:
+        raise ImageLoadError(f"{url}: could not download an image ({error}). Check the URL.") from error
+    return _decode(url, lambda: Image.open(io.BytesIO(response.content)))
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    return str(path).startswith(URL_PREFIXES)
+
+
+def find_images(paths: Sequence[str | os.PathLike]) -> list[str | Path]:
+    """Expand folders into the image files they hold (recursively, sorted); files and URLs are kept as given.
+
+    Symbolic links with an image suffix are kept even when broken, so that reading them reports why.
+    """
+    found: list[str | Path] = []
+    for path in paths:
+        if is_url(path):
+            found.append(str(path))
+        elif Path(path).is_dir():
+            found.extend(sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                                and (p.is_symlink() or p.is_file())))
+        else:
+            found.append(Path(path))
+    return found

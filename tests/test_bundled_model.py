@@ -1,0 +1,109 @@
+"""The trained model that ships in the package: the offline default, the same on the Hub, and as good as its card says."""
+
+import json
+import os
+import subprocess
+import sys
+
+import torch
+from conftest import SHARED_DATA, requires_shared_data
+from huggingface_hub import ModelCard
+from model_factory import astronaut, calibration_batch
+from safetensors import safe_open
+from test_hub import REMOTE_CODE_SCRIPT
+from transformers import AutoModelForImageClassification
+
+from deepfake_detection import DeepfakeDetectorForImageClassification, DeepfakeDetectorImageProcessor
+from deepfake_detection.export import export_model, publish_model
+from deepfake_detection.hub import BUNDLED_MODEL_DIR, MODEL_ENV, default_model_id
+
+AUC_TOLERANCE = 0.02
+
+
+def weight_dtypes(folder) -> set[str]:
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        return {str(weights.get_slice(name).get_dtype()) for name in weights.keys()}
+
+
+def card_metric(dataset_name: str, split: str, metric: str) -> float:
+    """A metric from the bundled model card's model-index."""
+    card = ModelCard.load(BUNDLED_MODEL_DIR / "README.md")
+    for result in card.data.eval_results:
+        if (result.dataset_name, result.dataset_split, result.metric_type) == (dataset_name, split, metric):
+            return result.metric_value
+    raise AssertionError(f"the card has no {metric} for {dataset_name} {split}")
+
+
+def test_export_stores_fp16_weights_that_load_as_float32(model_dir, tmp_path):
+    exported = export_model(model_dir, tmp_path / "release")
+    assert weight_dtypes(exported) == {"F16"}
+    assert json.loads((exported / "config.json").read_text())["dtype"] == "float32"
+    assert not list(exported.glob("*.py")), "code belongs to the package, not to the bundled folder"
+    loaded = DeepfakeDetectorForImageClassification.from_pretrained(exported).eval()
+    assert next(loaded.parameters()).dtype == torch.float32
+    rounded = DeepfakeDetectorForImageClassification.from_pretrained(model_dir).half().float().eval()
+    pixel_values = calibration_batch(2, seed=4)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(pixel_values).logits, rounded(pixel_values).logits, atol=1e-6, rtol=0)
+
+
+def test_the_bundled_model_is_the_default_and_a_complete_release(monkeypatch):
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    assert default_model_id() == str(BUNDLED_MODEL_DIR)
+    names = {path.name for path in BUNDLED_MODEL_DIR.iterdir()}
+    assert names == {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"}
+    assert weight_dtypes(BUNDLED_MODEL_DIR) == {"F16"}
+    config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
+    assert config["threshold"] == 0.7 and config["score_label"] in ("real", "fake")
+    card = (BUNDLED_MODEL_DIR / "README.md").read_text()
+    assert "from scratch" in card and "not evidence for forensic or legal decisions" in card
+
+
+def test_the_bundled_model_gives_the_same_logits_from_its_folder_the_hub_and_remote_code(local_hub, tmp_path):
+    repo_id = "org/bundled-detector"
+    publish_model(BUNDLED_MODEL_DIR, repo_id)
+    size = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())["image_size"]
+    generator = torch.Generator().manual_seed(8)
+    crops = list((torch.rand(2, 3, 160, 160, generator=generator) * 255).round())
+    pixel_values = DeepfakeDetectorImageProcessor(size=size)(crops)["pixel_values"]
+    folder = DeepfakeDetectorForImageClassification.from_pretrained(BUNDLED_MODEL_DIR).eval()
+    hub = AutoModelForImageClassification.from_pretrained(repo_id).eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(hub(pixel_values).logits, folder(pixel_values).logits, atol=0, rtol=0)
+    completed = subprocess.run(
+        [sys.executable, "-c", REMOTE_CODE_SCRIPT, repo_id],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    remote_logits = torch.tensor(json.loads(completed.stdout.strip().splitlines()[-1])["logits"])
+    with torch.inference_mode():
+        torch.testing.assert_close(remote_logits, folder(pixel_values).logits, atol=1e-5, rtol=0)
+
+
+def offline_environment() -> dict[str, str]:
+    """No model id, and a Hub endpoint where nothing listens: any Hub call would fail."""
+    env = {key: value for key, value in os.environ.items() if key != MODEL_ENV}
+    return {**env, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "1"}
+
+
+def test_predict_without_a_model_uses_the_bundled_one_offline(tmp_path):
+    astronaut().save(tmp_path / "astronaut.png")
+    completed = subprocess.run(
+        [sys.executable, "-m", "deepfake_detection.cli", "predict", str(tmp_path / "astronaut.png")],
+        capture_output=True, text=True, timeout=300, env=offline_environment(),
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "astronaut.png: REAL" in completed.stdout or "astronaut.png: FAKE" in completed.stdout
+
+
+@requires_shared_data
+def test_the_bundled_model_is_as_good_on_dfdc_validation_as_its_card_says(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "deepfake_detection.cli", "evaluate", "--dataset", str(SHARED_DATA / "dfdc-faces"),
+         "--split", "validation", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=900, env=offline_environment(),
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model"]["id"] == str(BUNDLED_MODEL_DIR)
+    assert metrics["roc_auc"] >= card_metric("DFDC face crops", "validation", "roc_auc") - AUC_TOLERANCE
