@@ -31,8 +31,6 @@ DATASET_ENV = "DEEPFAKE_DETECTION_DATASET"
 REVISION_ENV = "DEEPFAKE_DETECTION_REVISION"
 """`deepfake_detection.hub`'s variables, named here because importing the package (torch, transformers) takes seconds:
 this module imports it only in the background thread and in request handlers, never before the server answers."""
-MAX_PIXELS = 40_000_000
-"""Largest image analysed, in pixels (40 megapixels); larger ones are refused with a message."""
 DISPLAY_SIDE = 1280
 """Longest side of the annotated image sent to the browser (analysis always runs at full resolution)."""
 THUMBNAIL_SIDE = 256
@@ -49,22 +47,11 @@ EXPIRED_MESSAGE = "This result is no longer kept on the server: analyse the imag
 
 
 def read_upload(path: str, name: str | None = None) -> Image.Image:
-    """Open an uploaded file as an RGB image, or raise `gr.Error` saying why it cannot be analysed."""
+    """Open an uploaded file as an RGB image, or raise `gr.Error` saying why it cannot be analysed (unreadable, or
+    over the package's `images.MAX_PIXELS`, checked before decoding)."""
     from deepfake_detection import ImageLoadError, load_image
 
     name = name or Path(path).name
-    try:
-        with Image.open(path) as probe:
-            width, height = probe.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        width = height = 0  # not an image PIL knows: load_image below says so
-    if width * height > MAX_PIXELS:
-        raise gr.Error(
-            f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); this Space analyses images "
-            f"up to {MAX_PIXELS / 1e6:.0f} megapixels. Downscale it and try again.",
-            duration=None,
-            print_exception=False,
-        )
     try:
         return load_image(path)
     except ImageLoadError as error:
@@ -380,6 +367,11 @@ def build_app(
         from deepfake_detection.pipeline import to_json
 
         threshold = detector.model.config.threshold if threshold is None else threshold
+        if isinstance(threshold, str):  # API callers may send "0.7"
+            try:
+                threshold = float(threshold)
+            except ValueError:
+                pass  # the check below names it
         try:
             detector.model.config.check_threshold(threshold)
         except ValueError as error:

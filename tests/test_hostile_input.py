@@ -97,6 +97,12 @@ def test_a_url_that_never_answers_times_out(detector, monkeypatch):
         server.close()
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/face.jpg", "http://bad host/face.jpg", "http://127.0.0.1:9/x"])
+def test_malformed_and_unreachable_urls_get_the_packages_error(url):
+    with pytest.raises(ImageLoadError, match="could not download"):
+        load_image(url, timeout=2)
+
+
 # 4. One bad item never aborts a list ------------------------------------------------------------------------------
 
 def test_any_bad_item_in_a_list_gets_its_own_error(detector, tmp_path):
@@ -124,6 +130,10 @@ def test_a_failure_while_analysing_one_image_spares_the_others(detector, monkeyp
     first, failed, last = detector([astronaut(), Image.new("RGB", (64, 64)), astronaut()], batch_size=3)
     assert first["num_faces"] == last["num_faces"] == 1
     assert "simulated detector failure" in failed["error"]
+    alone = detector([astronaut(), Image.new("RGB", (64, 64))], batch_size=1)  # a batch of one is isolated too
+    assert alone[0]["num_faces"] == 1 and "simulated detector failure" in alone[1]["error"]
+    with pytest.raises(RuntimeError, match="simulated detector failure"):
+        detector(Image.new("RGB", (64, 64)))  # a single input raises its own error
 
 
 # 6. A non-numeric threshold: one message everywhere --------------------------------------------------------------

@@ -32,6 +32,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from deepfake_detection import load_pipeline
 from deepfake_detection.dataset import build_dataset, push_dataset
 from deepfake_detection.hub import DATASET_ENV, MODEL_ENV, push_folder
+from deepfake_detection.images import MAX_PIXELS
 from deepfake_detection.pipeline import NO_FACE_MESSAGE
 from hub_server import free_port
 
@@ -185,13 +186,13 @@ def test_bad_images_and_thresholds_get_plain_messages(client, images, tmp_path):
     assert "broken.png: not a readable image" in str(error.value) and "Traceback" not in str(error.value)
     assert str(tmp_path) not in str(error.value)
 
-    side = int((space_app.MAX_PIXELS + 1_000_000) ** 0.5)
+    side = int((MAX_PIXELS + 1_000_000) ** 0.5)
     huge = tmp_path / "huge.png"
     Image.new("L", (side, side)).save(huge)
     with pytest.raises(AppError) as error:
         client.predict(handle_file(str(huge)), 0.7, api_name="/analyze")
     assert f"{side}x{side} pixels" in str(error.value)
-    assert f"up to {space_app.MAX_PIXELS / 1e6:.0f} megapixels" in str(error.value)
+    assert f"up to {MAX_PIXELS / 1e6:.0f} megapixels" in str(error.value)
 
 
 def test_concurrent_clients_each_get_their_own_result(space_url, detector, images):
@@ -452,3 +453,23 @@ def test_browser_upload_threshold_and_example_show_the_verdict(space_url, app_de
         page.locator("#examples .thumbnail-item").first.click()
         sync_api.expect(verdict).to_contain_text(f"P(fake) = {first_example['fake_probability']:.3f}", timeout=60_000)
         browser.close()
+
+
+@pytest.mark.parametrize("threshold", ["abc", [0.5]])
+def test_a_non_numeric_threshold_gets_the_packages_message(client, images, threshold):
+    with pytest.raises(AppError, match="threshold must be a number strictly between 0 and 1"):
+        client.predict(handle_file(str(images[0])), threshold, api_name="/analyze")
+
+
+def test_the_server_keeps_a_bounded_number_of_results_and_sessions_hold_only_a_key():
+    recent = space_app.RecentResults(capacity=3)
+    keys = [recent.add({"image": index}) for index in range(5)]
+    assert len(recent) == 3 and all(isinstance(key, str) and len(key) == 32 for key in keys)
+    assert recent.get(keys[0]) is None and recent.get(keys[-1]) == {"image": 4}
+    assert space_app.STATE_TTL_S <= 900
+
+
+def test_uploads_and_generated_images_are_deleted_after_a_bounded_time(model_dir):
+    demo = space_app.build_app(load_pipeline(model_dir), prefetch=False)
+    frequency, age = demo.delete_cache
+    assert (frequency, age) == space_app.CACHE_CLEANUP and age <= 3600

@@ -83,6 +83,8 @@ def test_pair_sampler_puts_each_fake_after_a_real_of_its_group():
 def test_pair_sampler_refuses_data_without_reals():
     with pytest.raises(ValueError, match="needs real faces"):
         PairedSampler(np.array([FAKE, FAKE]), np.array([0, 0]))
+    with pytest.raises(ValueError, match="--self-blend 0"):
+        TrainingRecipe(paired=False)
 
 
 def test_augmentations_keep_shape_dtype_and_labels():
@@ -121,6 +123,9 @@ def test_training_smoke_run_learns_logs_and_resumes(tmp_path):
     assert best["metrics"]["eval_roc_auc"] > 0.9 and best["data"]["train_faces"] == 32
     model = DeepfakeDetectorForImageClassification.from_pretrained(tmp_path / "run" / "best-model")
     assert model.config.image_size == 80
+
+    with pytest.raises(ValueError, match="holds an earlier run's results"):
+        train(crops, crops.subset(np.arange(16)), tmp_path / "run", recipe)  # a fresh run would mix with the old one
 
     longer = TrainingRecipe(**{**recipe.__dict__, "max_steps": 24})
     train(crops, crops.subset(np.arange(16)), tmp_path / "run", longer, resume=True)

@@ -32,6 +32,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """An argparse type for durations: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from error
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
 def probability(text: str) -> float:
     """An argparse type for thresholds: a number strictly between 0 and 1 (the config's rule and message)."""
     from .configuration_deepfake_detector import DeepfakeDetectorConfig
@@ -248,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--threshold", type=probability, default=None, help="Override the config's threshold.")
     predict_parser.add_argument("--batch-size", type=positive_int, default=8, help="Images per batch (default 8).")
     predict_parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
-    predict_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+    predict_parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S,
                                 help=f"Seconds a URL download may take (default {DEFAULT_TIMEOUT_S:g}).")
     predict_parser.set_defaults(run=predict)
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .configuration_deepfake_detector import LABELS
 from .dataset import DatasetFolderError, build_dataset
 from .images import ImageLoadError, load_image
-from .hub import default_dataset_id, default_model_id, is_local, load_pipeline
+from .hub import default_dataset_id, default_model_id, first_line, is_local, load_pipeline
 from .pipeline import DeepfakeDetectionPipeline
 
 FACE_MODES = ("detect", "crops")
@@ -204,7 +204,7 @@ def _split_names(dataset: str, revision: str | None = None) -> list[str]:
         return datasets.get_dataset_split_names(dataset, revision=revision)
     except (FileNotFoundError, datasets.exceptions.DatasetNotFoundError, HfHubHTTPError, ValueError) as error:
         raise EvaluationError(
-            f"Could not load the dataset {dataset!r}: {str(error).strip().splitlines()[0]}\n"
+            f"Could not load the dataset {dataset!r}: {first_line(error)}\n"
             "Pass a Hub dataset id you can reach, a local folder (real/ and fake/ subfolders, or real_*/fake_* "
             "files), or publish one with scripts/push_dataset.py."
         ) from error

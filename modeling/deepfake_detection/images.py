@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, bytes]
 
 MAX_PIXELS = 40_000_000
 """Largest image analysed, in pixels (40 megapixels): larger ones are refused before they are decoded."""
 DEFAULT_TIMEOUT_S = 10.0
-"""How long a URL download may take, in seconds, unless the caller passes its own `timeout`."""
+"""How long a whole URL download may take, in seconds, unless the caller passes its own `timeout`."""
+MAX_DOWNLOAD_BYTES = 100_000_000
+"""Largest download accepted from a URL (100 MB)."""
 URL_PREFIXES = ("http://", "https://")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -47,10 +50,13 @@ def load_image(image: ImageInput, timeout: float | None = None) -> Image.Image:
         if source.startswith(URL_PREFIXES):
             return _load_url(source, DEFAULT_TIMEOUT_S if timeout is None else timeout)
         path = Path(source)
-        if path.is_symlink() and not path.exists():
-            raise ImageLoadError(f"{source}: a broken or looping symbolic link. Point it at an image file.")
-        if not path.is_file():
-            raise ImageLoadError(f"{source}: no such file. Check the path.")
+        try:
+            if path.is_symlink() and not path.exists():
+                raise ImageLoadError(f"{source}: a broken or looping symbolic link. Point it at an image file.")
+            if not path.is_file():
+                raise ImageLoadError(f"{source}: no such file. Check the path.")
+        except OSError as error:  # permission denied, name too long, ...
+            raise ImageLoadError(f"{source}: cannot be read ({error}).") from error
         opener = lambda: Image.open(path)  # noqa: E731
     else:
         raise ImageLoadError(
@@ -110,18 +116,18 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
     """An HxW, HxWx3 or HxWx4 array as RGB: integers scaled by their type's range, floats in [0, 1] or [0, 255]."""
     source = f"an array of shape {array.shape} and dtype {array.dtype}"
     if array.ndim == 2:
-        array = array[..., None].repeat(3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (3, 4) or 0 in array.shape:
-        raise ImageLoadError(f"{source}: an image array must be HxW, HxWx3 (RGB) or HxWx4, and not empty.")
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or 0 in array.shape:
+        raise ImageLoadError(f"{source}: an image array must be HxW, HxWx1, HxWx3 (RGB) or HxWx4, and not empty.")
     check_size(source, array.shape[1], array.shape[0])
-    array = array[..., :3]
+    array = array[..., :3] if array.shape[2] > 1 else array.repeat(3, axis=2)
     if array.dtype == np.uint8:
         return Image.fromarray(np.ascontiguousarray(array))
     if array.dtype == np.bool_:
         return Image.fromarray(array.astype(np.uint8) * 255)
     if np.issubdtype(array.dtype, np.integer):
         peak = int(array.max())
-        if array.dtype == np.uint16 or 255 < peak <= 65535:
+        if (array.dtype.kind == "u" and array.dtype.itemsize == 2) or 255 < peak <= 65535:
             top = 65535  # 16-bit data, also when PIL holds it in 32-bit "I" mode
         else:
             top = 255 if peak <= 255 else np.iinfo(array.dtype).max
@@ -135,16 +141,29 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
 
 
 def _load_url(url: str, timeout: float) -> Image.Image:
+    """Download with `timeout` seconds for the whole transfer and at most `MAX_DOWNLOAD_BYTES`, then decode."""
     import httpx
 
+    if not timeout > 0:
+        raise ImageLoadError(f"{url}: the download timeout must be a positive number of seconds, got {timeout!r}.")
+    deadline = time.monotonic() + timeout
     try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True)
-        response.raise_for_status()
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            response.raise_for_status()
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if len(body) > MAX_DOWNLOAD_BYTES:
+                    raise ImageLoadError(f"{url}: larger than {MAX_DOWNLOAD_BYTES // 1_000_000} MB. Download it first.")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the transfer took too long")
+    except ImageLoadError:
+        raise
     except httpx.TimeoutException as error:
         raise ImageLoadError(f"{url}: no answer within {timeout:g} s. Check the URL, or pass a longer timeout.") from error
-    except httpx.HTTPError as error:
+    except Exception as error:  # invalid URLs, refused connections, HTTP errors: all mean "could not download"
         raise ImageLoadError(f"{url}: could not download an image ({error}). Check the URL.") from error
-    return _decode(url, lambda: Image.open(io.BytesIO(response.content)))
+    return _decode(url, lambda: Image.open(io.BytesIO(bytes(body))))
 
 
 def is_url(path: str | os.PathLike) -> bool:

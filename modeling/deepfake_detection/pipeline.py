@@ -81,14 +81,18 @@ class DeepfakeDetectionPipeline(Pipeline):
                     if single:
                         raise
                     failed[index] = unreadable(str(error))
-            outputs = iter(self._analyse(loaded, forward_params, postprocess_params))
+            outputs = iter(self._analyse(loaded, forward_params, postprocess_params, isolate=not single))
             results.extend(failed.get(index) or next(outputs) for index in range(len(chunk)))
         return results[0] if single else results
 
-    def _analyse(self, images: list[Image.Image], forward_params: dict, postprocess_params: dict) -> list[dict]:
-        """Results for loaded images, batched; if the batch fails, each image alone, so one cannot sink the others."""
-        if len(images) <= 1:
-            return self.run_single(images, {}, forward_params, postprocess_params) if images else []
+    def _analyse(self, images: list[Image.Image], forward_params: dict, postprocess_params: dict,
+                 isolate: bool) -> list[dict]:
+        """Results for loaded images, batched. With `isolate` (list inputs), a failed batch is retried image by
+        image and an image that still fails gets an `error` result, so one image cannot sink the others."""
+        if not images:
+            return []
+        if not isolate:
+            return self.run_single(images, {}, forward_params, postprocess_params)
         try:
             return self.run_single(images, {}, forward_params, postprocess_params)
         except Exception:  # noqa: BLE001 - isolate whichever image caused it, whatever it was

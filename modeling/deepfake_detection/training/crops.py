@@ -95,32 +95,46 @@ class _CropMaker:
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         import torch
 
-        from ..evaluation import read_image_value
-
-        torch.set_num_threads(1)  # one process per core: threads would only fight
-        size = self.config.face_crop_size
         if self.detector is None and self.faces == "detect":
             self.detector = FaceDetector.from_config(self.config, selection="most_confident")
         crops, landmarks, statuses = [], [], []
-        for value in batch[self.image_column]:
-            crop, points, status = np.zeros((size, size, 3), np.uint8), np.full((5, 2), np.nan, np.float32), "ok"
-            try:
-                image = read_image_value(value)
-                if self.faces == "crops":
-                    crop = np.asarray(image.resize((size, size)), dtype=np.uint8)
-                else:
-                    found = self.detector.detect(image)
-                    if found:
-                        crop = found[0].crop.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()
-                        points = crop_landmarks(found[0], image.size, size, self.config.face_margin)
-                    else:
-                        status = "no face detected"
-            except ImageLoadError as error:
-                status = str(error)
-            crops.append(crop.tobytes())
-            landmarks.append(points.ravel())
-            statuses.append(status)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # worker processes share the cores: threads would only fight
+        try:
+            for value in batch[self.image_column]:
+                crop, points, status = self.crop(value)
+                crops.append(crop.tobytes())
+                landmarks.append(points.ravel())
+                statuses.append(status)
+        finally:
+            torch.set_num_threads(threads)
         return {"crop": crops, "landmarks": landmarks, "status": statuses}
+
+    def crop(self, value) -> tuple[np.ndarray, np.ndarray, str]:
+        """One image's crop, landmarks (NaN when unknown) and status ("ok" or why it has no crop)."""
+        import torch
+        from PIL import Image
+
+        from ..evaluation import read_image_value
+
+        size = self.config.face_crop_size
+        crop, points, status = np.zeros((size, size, 3), np.uint8), np.full((5, 2), np.nan, np.float32), "ok"
+        try:
+            image = read_image_value(value)
+            if self.faces == "crops":
+                crop = np.asarray(image.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+            else:
+                found = self.detector.detect(image)
+                if found:
+                    crop = found[0].crop.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()
+                    points = crop_landmarks(found[0], image.size, size, self.config.face_margin)
+                else:
+                    status = "no face detected"
+        except ImageLoadError as error:
+            status = str(error)
+        except Exception as error:  # noqa: BLE001 - one image must not stop the whole job; it is listed
+            status = f"could not crop ({type(error).__name__}: {error})"
+        return crop, points, status
 
 
 def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: str) -> str:

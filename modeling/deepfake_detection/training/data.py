@@ -19,7 +19,8 @@ none (crops mode), so it can still be self-blended."""
 class FaceCropDataset(torch.utils.data.Dataset):
     """Items `{"crop": uint8 CHW tensor, "labels": class index}`; index `i + len(crops)` is real `i` self-blended.
 
-    With `augment_settings`, each item is a fresh random augmentation (seeded per item, epoch and worker).
+    With `augment_settings`, each item is a fresh random augmentation, drawn anew each time it is read (a resumed
+    run sees the same samples in the same order, with fresh augmentations).
     """
 
     def __init__(self, crops: FaceCrops, augment_settings: AugmentSettings | None = None, seed: int = 0):

@@ -52,6 +52,8 @@ class TrainingRecipe:
     def __post_init__(self):
         if self.paired and self.batch_size % 2:
             raise ValueError(f"Paired batches need an even batch size, got {self.batch_size}.")
+        if not self.paired and self.self_blend_fraction:
+            raise ValueError("Self-blended fakes come with paired batches: with --no-pairs, pass --self-blend 0.")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}.")
 
@@ -169,6 +171,9 @@ def build_model(recipe: TrainingRecipe, init_model: str | Path | None = None) ->
         torch.manual_seed(recipe.seed)
         return DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig(image_size=recipe.image_size))
     model = DeepfakeDetectorForImageClassification.from_pretrained(init_model, dtype=torch.float32)
+    if model.config.id2label != dict(enumerate(LABELS)):
+        raise ValueError(f"{init_model}: training expects id2label {dict(enumerate(LABELS))}, "
+                         f"got {model.config.id2label}.")
     model.config.image_size = recipe.image_size
     return model
 
@@ -219,6 +224,13 @@ def train(
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if resume is True and not any(output_dir.glob("checkpoint-*")):
+        resume = False
+    if not resume and any((output_dir / name).exists() for name in (BEST_METRICS_FILE, LOG_FILE, BEST_MODEL_DIR)):
+        raise ValueError(
+            f"{output_dir} holds an earlier run's results: pass --resume to continue it (it needs its checkpoint-* "
+            "folders), or choose a new --output-dir."
+        )
     (output_dir / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2))
     model = build_model(recipe, init_model).to(memory_format=torch.channels_last)
     processor = DeepfakeDetectorImageProcessor(face_crop_size=model.config.face_crop_size, size=recipe.image_size)
@@ -237,8 +249,6 @@ def train(
         callbacks=[ProgressCallback(output_dir, processor, recipe, data_summary(train_crops, eval_crops, dataset_name))],
         train_sampler=sampler,
     )
-    if resume is True and not any(output_dir.glob("checkpoint-*")):
-        resume = False
     trainer.train(resume_from_checkpoint=resume or None)
     trainer.evaluate()
     best = output_dir / BEST_METRICS_FILE
