@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ffpp", default=str(DATA / "ffpp-examples"), help="The ffpp-examples frames.")
     parser.add_argument("--target", default=str(BUNDLED_MODEL_DIR), help="Where the release folder goes.")
     parser.add_argument("--eval-dir", default=str(ROOT / "eval-results"), help="Where evaluation results go.")
+    parser.add_argument("--note", default=None, help="A sentence for the card on how the run went (resumes, ...).")
     args = parser.parse_args(argv)
     summary = training_summary(args.run)
     recipe = TrainingRecipe(**summary["recipe"])
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         "training": {
             "command": train_command(recipe, "../shared/data/dfdc-faces", "runs/dfdc-128"),
             "dataset": "DFDC face crops (224×224, `../shared/data/dfdc-faces`, train split)",
+            "note": args.note,
         },
     }
     target = release_model(args.run, args.target, ROOT / "model_card.md", specs, args.eval_dir, card_values)
