@@ -10,39 +10,36 @@ goes (cProfile), and the Space's time to ready. Prints a table and writes every 
 
 Without `--model`, both paths use one model with seeded random weights whose batch-norm statistics and final layer
 are set on the first crops (so scores spread over (0, 1)); its scores mean nothing about deepfakes.
+
+The original app's path is `SeedApp` in seed_reference.py; how things are measured is in benchmark_measure.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
 import json
 import os
 import platform
-import pstats
-import re
-import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
-from facenet_pytorch import MTCNN, InceptionResnetV1
+from benchmark_measure import (
+    PeakMemory,
+    classifier_gflop,
+    matmul_gflops,
+    profile,
+    set_threads,
+    space_time_to_ready,
+    time_paths,
+)
 from PIL import Image
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.image import show_cam_on_image
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-from torch.utils.flop_counter import FlopCounterMode
+from seed_reference import SeedApp, random_model, save_model
 from transformers.utils import logging as transformers_logging
 
 from deepfake_detection import (
@@ -52,20 +49,24 @@ from deepfake_detection import (
     load_pipeline,
 )
 from deepfake_detection.images import find_images
-from deepfake_detection.testing import random_model, save_model
+from deepfake_detection.tracking import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_IMAGES = SHARED_DATA / "ffpp-examples"
 DEFAULT_CROPS = SHARED_DATA / "dfdc-faces" / "validation"
-SPACE_APP = ROOT / "space" / "app.py"
 
 PARITY_SETTINGS = {"detection_max_side": None}
 """Config settings of the package's parity mode: everything as the original app computes it."""
-TARGETS = {"evaluation_speedup": 5.0, "explain_speedup": 4.0, "crop_flop_bound_ratio": 1.5}
+TARGETS = {"evaluation_speedup": 5.0, "explain_speedup": 4.0, "crop_flop_bound_ratio": 1.5, "video_32_frames_s": 8.0}
+VIDEO_FPS = 24
+VIDEO_SECONDS = 4
+"""The video job's clip: the frames repeated into a VIDEO_SECONDS-second clip at VIDEO_FPS, at the first frame's size."""
 SCORE_TOLERANCES = {"run": 1e-3, "parity": 1e-5}
 """Limits on the max abs score difference from the seed path: with this run's package settings (1e-3 holds for the
 default settings; opt-in `--set` settings such as `detection_max_side` may exceed it) and in parity mode."""
+Log = Callable[[str], None]
+"""Where progress messages go."""
 JOB_TITLES = {
     "evaluation": "Evaluation (detect + classify)",
     "explain": "Single image + Grad-CAM",
@@ -73,195 +74,46 @@ JOB_TITLES = {
 }
 
 
-# -- The original app's path ------------------------------------------------------------------------------------
+# -- The two paths ----------------------------------------------------------------------------------------------
 
 
-class SeedApp:
-    """The original app's per-image computation, re-created with facenet-pytorch and pytorch-grad-cam directly.
+class Contenders:
+    """Both paths on the same weights (the seed re-creation; the package, with this run's settings and in parity
+    mode) as steps that take a list of image paths and return one result per image, so they can be timed alike."""
 
-    Deliberately written the seed's way (one image at a time, full-resolution MTCNN, 160 -> 256 upsampling, Grad-CAM
-    then a second forward pass for the score), never with this package, so it is an independent reference.
-    """
+    def __init__(self, model_folder: Path, settings: dict):
+        self.detector = load_pipeline(model_folder, model_kwargs=settings)
+        self.parity = load_pipeline(model_folder, parity=True, model_kwargs=PARITY_SETTINGS)
+        self.seed = SeedApp(self.detector.model.inception.state_dict())
 
-    def __init__(self, state_dict: dict[str, torch.Tensor]):
-        self.mtcnn = MTCNN(select_largest=False, post_process=False).eval()
-        self.model = InceptionResnetV1(classify=True, num_classes=1)
-        self.model.load_state_dict(state_dict)
-        self.model.eval()
+    def package_frames(self, explain: bool, parity: bool = False) -> Callable[[Sequence[str]], list]:
+        """The package's step on frames: the whole list as one batch."""
+        pipeline = self.parity if parity else self.detector
+        return lambda paths: pipeline(list(paths), batch_size=len(paths), explain=explain)
 
-    def face(self, image: Image.Image) -> tuple[torch.Tensor | None, np.ndarray | None]:
-        """`mtcnn(image)` (detect, keep the most confident face, extract its 160 crop), also returning the box."""
-        boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
-        boxes, probs, points = self.mtcnn.select_boxes(
-            boxes, probs, points, image, method=self.mtcnn.selection_method
-        )
-        face = self.mtcnn.extract(image, boxes, None)
-        return face, None if boxes is None else np.asarray(boxes[0], dtype=np.float64)
+    def seed_frames(self, explain: bool) -> Callable[[Sequence[str]], list]:
+        """The seed's step on frames: one image at a time."""
+        return lambda paths: [self.seed.analyse(path, explain) for path in paths]
 
-    @staticmethod
-    def model_input(face: torch.Tensor) -> torch.Tensor:
-        """The 160 crop (0-255) as the classifier's input: upsampled to 256 bilinearly and divided by 255."""
-        face = F.interpolate(face.unsqueeze(0), size=(256, 256), mode="bilinear", align_corners=False)
-        return face.to(torch.float32) / 255.0
+    def package_crops(self, paths: Sequence[str]) -> list[float]:
+        """The package's scores of ready face crops, the whole list as one batch."""
+        crops = [load_image(path) for path in paths]
+        return [crop["score"] for crop in self.detector.classify_crops(crops, batch_size=len(crops))]
 
-    def score(self, face: torch.Tensor) -> float:
-        """The sigmoid score of one classifier input, from a forward pass under `no_grad`."""
-        with torch.no_grad():
-            return torch.sigmoid(self.model(face).squeeze(0)).item()
+    def seed_crops(self, paths: Sequence[str]) -> list[float]:
+        """The seed's scores of ready face crops, one at a time."""
+        return [self.seed.classify_crop(path) for path in paths]
 
-    def explain(self, face: torch.Tensor) -> np.ndarray:
-        """The seed's Grad-CAM heatmap on `block8.branch1[-1]` and its overlay on the face (the overlay is dropped)."""
-        with GradCAM(model=self.model, target_layers=[self.model.block8.branch1[-1]]) as cam:
-            heatmap = cam(input_tensor=face, targets=[ClassifierOutputTarget(0)], eigen_smooth=True)[0, :]
-        previous_face = (face * 255.0).squeeze(0).permute(1, 2, 0).detach().int().numpy().astype("uint8")
-        face_to_plot = face.squeeze(0).permute(1, 2, 0).detach().int().numpy()
-        visualization = show_cam_on_image(face_to_plot, heatmap, use_rgb=True)
-        cv2.addWeighted(previous_face, 1, visualization, 0.5, 0)
-        return heatmap
-
-    def analyse(self, path: str | os.PathLike, explain: bool) -> dict:
-        """One image from disk, as the app handles an upload: `{"score", "box"}` of its most confident face."""
-        image = Image.open(path).convert("RGB")
-        face, box = self.face(image)
-        if face is None:
-            return {"score": None, "box": None}
-        face = self.model_input(face)
-        if explain:
-            self.explain(face)
-        return {"score": self.score(face), "box": box}
-
-    def classify_crop(self, path: str | os.PathLike) -> float:
-        """A ready face crop from disk, brought to the 160 crop as MTCNN cuts it (PIL bilinear), then scored."""
-        crop = Image.open(path).convert("RGB").resize((160, 160), Image.BILINEAR)
-        face = torch.from_numpy(np.asarray(crop, dtype=np.float32)).permute(2, 0, 1)
-        return self.score(self.model_input(face))
+    def warm_up(self, frames: Sequence[str], crops: Sequence[str], batch_size: int, crop_batch_size: int) -> None:
+        """Run every step once, so that no job times first-call costs (lazy imports, allocator growth)."""
+        self.seed_frames(True)(frames[:1])
+        self.package_frames(True)(frames[:1])
+        self.package_frames(False)(frames[:batch_size])
+        self.seed_crops(crops[:1])
+        self.package_crops(crops[:crop_batch_size])
 
 
-# -- Machine, model and measurement helpers ----------------------------------------------------------------------
-
-
-def set_threads(threads: int) -> dict:
-    """Set PyTorch's intra-op (and, when still possible, inter-op) thread counts; return what is in effect."""
-    torch.set_num_threads(threads)
-    with contextlib.suppress(RuntimeError):  # inter-op threads can only be set before any parallel work
-        torch.set_num_interop_threads(threads)
-    return {
-        "torch_intra_op": torch.get_num_threads(),
-        "torch_inter_op": torch.get_num_interop_threads(),
-        "cpu_count": os.cpu_count(),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-    }
-
-
-def matmul_gflops(size: int = 2048, runs: int = 5) -> dict:
-    """The measured fp32 `torch.matmul` rate on `size` x `size` matrices: best and median over `runs` timed runs."""
-    a, b = torch.rand(size, size), torch.rand(size, size)
-    torch.matmul(a, b)
-    rates = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        rates.append(2 * size**3 / (time.perf_counter() - start) / 1e9)
-    return {"size": size, "runs": runs, "gflops_per_s": max(rates), "median_gflops_per_s": float(np.median(rates))}
-
-
-def classifier_gflop(model: torch.nn.Module, image_size: int = 256) -> float:
-    """The classifier's GFLOP for one image, counted by `FlopCounterMode` on one forward pass (2 FLOP per MAC)."""
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(torch.rand(1, 3, image_size, image_size))
-    return counter.get_total_flops() / 1e9
-
-
-class PeakMemory:
-    """Peak resident memory (RSS) of this process during a `with` block, in MiB (`peak_mib`).
-
-    On Linux the kernel's high-water mark (`VmHWM`) is reset when the block starts, through `/proc/self/clear_refs`,
-    so each block gets its own peak; where that is impossible it is the process-wide peak so far.
-    """
-
-    @staticmethod
-    def method() -> str:
-        """How the peak is measured here."""
-        if PeakMemory._reset():
-            return "RSS high-water mark (VmHWM), reset before each measured call via /proc/self/clear_refs"
-        return "getrusage ru_maxrss (process-wide peak so far)"
-
-    @staticmethod
-    def _reset() -> bool:
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            return True
-        except OSError:
-            return False
-
-    def __enter__(self) -> "PeakMemory":
-        self._reset()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.peak_mib = self.read()
-
-    @staticmethod
-    def read() -> float:
-        status = Path("/proc/self/status")
-        if status.is_file():
-            match = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
-            if match:
-                return int(match.group(1)) / 1024
-        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-
-
-def time_paths(items: Sequence, steps: dict[str, tuple[Callable[[Sequence], list], int]], repeat: int) -> dict:
-    """Time each path's `(step, chunk size)` over `items`, `repeat` times; return `{path: (timing, outputs)}`.
-
-    The paths take turns block by block (the largest chunk size), in alternating order, so that both see the same
-    machine load; outputs are those of the first pass, and peak memory is the highest over the path's own chunks.
-    """
-    block = max(chunk for _, chunk in steps.values())
-    per_item = {name: [] for name in steps}
-    outputs = {name: [] for name in steps}
-    busy = dict.fromkeys(steps, 0.0)
-    peaks = dict.fromkeys(steps, 0.0)
-    for run in range(repeat):
-        for turn, first in enumerate(range(0, len(items), block)):
-            last = min(first + block, len(items))
-            for name in list(steps) if turn % 2 == 0 else list(reversed(steps)):
-                step, chunk = steps[name]
-                for start in range(first, last, chunk):
-                    part = items[start : min(start + chunk, last)]
-                    with PeakMemory() as memory:
-                        began = time.perf_counter()
-                        result = step(part)
-                        elapsed = time.perf_counter() - began
-                    busy[name] += elapsed
-                    peaks[name] = max(peaks[name], memory.peak_mib)
-                    per_item[name].extend([elapsed / len(part)] * len(part))
-                    if run == 0:
-                        outputs[name].extend(result)
-    timings = {}
-    for name, (_, chunk) in steps.items():
-        latencies = np.asarray(per_item[name]) * 1000
-        timing = {
-            "items": len(items) * repeat,
-            "batch_size": chunk,
-            "total_s": busy[name],
-            "images_per_s": len(items) * repeat / busy[name],
-            "latency_ms": {"median": float(np.median(latencies)), "p90": float(np.percentile(latencies, 90))},
-            "latency_per": "image" if chunk == 1 else f"image, amortised: each call's time / its {chunk} images",
-            "peak_rss_mib": peaks[name],
-        }
-        timings[name] = (timing, outputs[name])
-    return timings
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two `(x1, y1, x2, y2)` boxes."""
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+# -- Comparing the paths' scores --------------------------------------------------------------------------------
 
 
 def matching_face(seed: dict, result: dict) -> dict | None:
@@ -288,99 +140,6 @@ def score_differences(seed_results: list[dict], package_results: list[dict]) -> 
     }
 
 
-# -- Profiling the package's path -------------------------------------------------------------------------------
-
-PROFILE_STAGES = {
-    "image loading": [("deepfake_detection/images.py", "load_image")],
-    "face detection (MTCNN)": [("facenet_pytorch/models/utils/detect_face.py", "detect_face")],
-    "crop extraction": [("facenet_pytorch/models/utils/detect_face.py", "extract_face")],
-    "preprocessing (crop -> 256)": [("image_processing_deepfake_detector.py", "preprocess")],
-    "classification": [("modeling_deepfake_detector.py", "scores")],
-    "Grad-CAM (score + heatmap)": [("deepfake_detection/explain.py", "explain")],
-    "overlays": [("deepfake_detection/explain.py", "face_overlay"), ("deepfake_detection/explain.py", "image_overlay")],
-}
-PROFILE_DETAILS = {
-    "of which MTCNN image resampling (imresample)": [("facenet_pytorch/models/utils/detect_face.py", "imresample")],
-}
-"""Parts of a stage, shown under it and not counted twice."""
-PROFILED_LIBRARIES = ("deepfake_detection", "facenet_pytorch", "pytorch_grad_cam")
-
-
-def profile(call: Callable[[], object], top: int = 12) -> dict:
-    """Where `call` spends its time (cProfile, main thread only): seconds per pipeline stage and the top functions."""
-    profiler = cProfile.Profile()
-    start = time.perf_counter()
-    profiler.runcall(call)
-    total = time.perf_counter() - start
-    stats = pstats.Stats(profiler).stats
-
-    def seconds(places: list[tuple[str, str]]) -> float:
-        return sum(
-            cumulative
-            for (filename, _, function), (_, _, _, cumulative, _) in stats.items()
-            if any(filename.replace(os.sep, "/").endswith(suffix) and function == name for suffix, name in places)
-        )
-
-    stages = {stage: seconds(places) for stage, places in PROFILE_STAGES.items()}
-    stages["other (pipeline glue, unprofiled threads)"] = max(total - sum(stages.values()), 0.0)
-    ours = [
-        (cumulative, f"{Path(filename).parent.name}/{Path(filename).name}:{function}")
-        for (filename, _, function), (_, _, _, cumulative, _) in stats.items()
-        if any(library in filename for library in PROFILED_LIBRARIES)
-    ]
-    return {
-        "total_s": total,
-        "stages_s": stages,
-        "stages_fraction": {stage: part / total for stage, part in stages.items()},
-        "details_s": {detail: seconds(places) for detail, places in PROFILE_DETAILS.items()},
-        "top_functions_cumulative_s": {name: seconds for seconds, name in sorted(ours, reverse=True)[:top]},
-    }
-
-
-# -- The Space --------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def space_time_to_ready(model_folder: Path, dataset: Path | None = None, timeout: float = 180.0) -> dict:
-    """Start `space/app.py` on a free port and time until its page answers; `skipped` when the app does not exist."""
-    if not SPACE_APP.is_file():
-        return {"skipped": f"{SPACE_APP.relative_to(ROOT)} not found: the Space is not in this checkout."}
-    port = free_port()
-    command = [sys.executable, str(SPACE_APP), "--model", str(model_folder), "--port", str(port)]
-    if dataset is not None:
-        command += ["--dataset", str(dataset)]
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryFile() as log:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-        try:
-            while time.perf_counter() - start < timeout:
-                if process.poll() is not None:
-                    log.seek(0)
-                    tail = log.read().decode(errors="replace")[-800:]
-                    return {"error": f"the Space exited with code {process.returncode}: {tail}", "command": command}
-                with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        if response.status == 200:
-                            return {"time_to_ready_s": time.perf_counter() - start, "url": url, "command": command}
-                time.sleep(0.1)
-            return {"error": f"the Space did not answer on {url} within {timeout:.0f} s", "command": command}
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 # -- The jobs ---------------------------------------------------------------------------------------------------
 
 
@@ -392,6 +151,183 @@ def job_figures(timings: dict, speedup_by: str) -> dict:
     else:
         speedup = seed["latency_ms"]["median"] / package["latency_ms"]["median"]
     return {"seed": seed, "package": package, "speedup": speedup, "speedup_by": speedup_by}
+
+
+def evaluation_job(paths: Contenders, frames: list[str], repeat: int, batch_size: int, log: Log) -> dict:
+    """Detect + classify on every frame: the seed one image at a time, the package in batches; scores compared."""
+    log(f"Evaluation job: {len(frames)} frames x {repeat}, seed one at a time, package in batches of {batch_size}")
+    steps = {"seed": (paths.seed_frames(False), 1), "package": (paths.package_frames(False), batch_size)}
+    timings = time_paths(frames, steps, repeat)
+    log("Evaluation job: package in parity mode (not timed)")
+    parity_results = paths.package_frames(False, parity=True)(frames)
+    job = job_figures(timings, "throughput")
+    job["faces_classified"] = {
+        "seed": sum(result["score"] is not None for result in timings["seed"][1]),
+        "package": sum(result["num_faces"] for result in timings["package"][1]),
+    }
+    job["scores"] = {
+        "run": score_differences(timings["seed"][1], timings["package"][1]),
+        "parity": score_differences(timings["seed"][1], parity_results),
+    }
+    return job
+
+
+def explain_job(paths: Contenders, explained: list[str], repeat: int, log: Log) -> dict:
+    """Single-image analysis with Grad-CAM, one image at a time on both paths; scores compared."""
+    log(f"Grad-CAM job: {len(explained)} frames x {repeat}, one image at a time")
+    steps = {"seed": (paths.seed_frames(True), 1), "package": (paths.package_frames(True), 1)}
+    timings = time_paths(explained, steps, repeat)
+    parity_results = [paths.parity(path, explain=True) for path in explained]
+    job = job_figures(timings, "median latency")
+    job["scores"] = {
+        "run": score_differences(timings["seed"][1], timings["package"][1]),
+        "parity": score_differences(timings["seed"][1], parity_results),
+    }
+    return job
+
+
+def crops_job(
+    paths: Contenders, crops: list[str], repeat: int, crop_batch_size: int, gflop: float, matmul_rate: float,
+    log: Log,
+) -> dict:
+    """Face-crop classification, the seed one at a time, the package in batches; scores compared, and the package's
+    time per crop against the FLOP bound that `gflop` per image at `matmul_rate` GFLOP/s sets."""
+    log(f"Crop job: {len(crops)} crops x {repeat}, seed one at a time, package in batches of {crop_batch_size}")
+    steps = {"seed": (paths.seed_crops, 1), "package": (paths.package_crops, crop_batch_size)}
+    timings = time_paths(crops, steps, repeat)
+    classify_ms = classification_ms(paths, crops[:crop_batch_size], repeat)
+    job = job_figures(timings, "throughput")
+    for path in ("seed", "package"):
+        job[path]["classifier_gflops_per_s"] = gflop * job[path]["images_per_s"]
+    seed_scores, package_scores = timings["seed"][1], timings["package"][1]
+    job["scores"] = {
+        "run": {
+            "max_abs_score_diff": float(np.max(np.abs(np.subtract(seed_scores, package_scores)))),
+            "matched_faces": len(crops),
+            "images": len(crops),
+        }
+    }
+    job["flop_bound"] = flop_bound(gflop, matmul_rate, job["package"]["images_per_s"], classify_ms)
+    return job
+
+
+def classification_ms(paths: Contenders, crops: list[str], repeat: int) -> float:
+    """The package classifier's time per crop on one ready batch, without loading or preprocessing (ms)."""
+    pixel_values = paths.detector.image_processor([load_image(path) for path in crops])["pixel_values"]
+    start = time.perf_counter()
+    for _ in range(repeat):
+        paths.detector.model.scores(pixel_values)
+    return (time.perf_counter() - start) / (repeat * len(pixel_values)) * 1000
+
+
+def flop_bound(gflop: float, matmul_rate: float, package_images_per_s: float, classify_ms: float) -> dict:
+    """The FLOP bound per crop (`gflop` at the matmul rate) and how far the package's crop times are from it."""
+    bound_ms = gflop / matmul_rate * 1000
+    package_ms = 1000 / package_images_per_s
+    return {
+        "bound_ms_per_image": bound_ms,
+        "package_ms_per_image": package_ms,
+        "ratio": package_ms / bound_ms,
+        "classification_only_ms_per_image": classify_ms,
+        "classification_only_ratio": classify_ms / bound_ms,
+        "classification_only_gflops_per_s": gflop / classify_ms * 1000,
+    }
+
+
+def profile_job(paths: Contenders, frames: list[str], explained: list[str], batch_size: int) -> dict:
+    """Where the package's time goes (cProfile, not timed): two batches of frames, and three explained frames."""
+    profiled, evaluate, explain = frames[: 2 * batch_size], paths.package_frames(False), paths.package_frames(True)
+    profiles = {
+        "evaluation": profile(
+            lambda: [evaluate(profiled[i : i + batch_size]) for i in range(0, len(profiled), batch_size)]
+        ),
+        "explain": profile(lambda: [explain([path]) for path in explained[:3]]),
+    }
+    profiles["evaluation"]["images"], profiles["explain"]["images"] = len(profiled), len(explained[:3])
+    return profiles
+
+
+def space_job(requested: bool, model_folder: Path, dataset: Path | None, log: Log) -> dict:
+    """The Space's time to ready, when requested (starting it takes a while and needs gradio)."""
+    if not requested:
+        return {"skipped": "not requested"}
+    log("Timing the Space's start-up")
+    return space_time_to_ready(model_folder, dataset)
+
+
+def write_clip(frames: Sequence[str], path: Path) -> Path:
+    """The frames, resized to the first one's size and repeated, as an mp4 clip of VIDEO_SECONDS at VIDEO_FPS."""
+    import cv2
+
+    images = [Image.open(frame).convert("RGB") for frame in frames]
+    size = images[0].size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), VIDEO_FPS, size)
+    for index in range(VIDEO_FPS * VIDEO_SECONDS):
+        writer.write(np.asarray(images[index % len(images)].resize(size))[:, :, ::-1].copy())
+    writer.release()
+    return path
+
+
+def video_job(paths: Contenders, frames: Sequence[str], log: Log, num_frames: int = 32) -> dict:
+    """A clip made of the frames, analysed as a video (decode 32 sampled frames + detect + classify, no Grad-CAM):
+    seconds per video against the target. The original app takes no videos, so there is no seed path to compare."""
+    with tempfile.TemporaryDirectory() as folder:
+        clip = write_clip(frames, Path(folder) / "clip.mp4")
+        log(f"Video job: {num_frames} frames sampled from a {VIDEO_SECONDS} s clip")
+        paths.detector.analyse_video(clip, num_frames=2)  # warm-up
+        start = time.perf_counter()
+        result = paths.detector.analyse_video(clip, num_frames=num_frames)
+        seconds = time.perf_counter() - start
+    width, height = Image.open(frames[0]).size
+    return {
+        "clip": f"{width}x{height}, {VIDEO_FPS * VIDEO_SECONDS} frames at {VIDEO_FPS} fps (mp4v)",
+        "frames_sampled": result.frames_sampled,
+        "faces": sum(len(frame.faces) for frame in result.frames),
+        "tracks": result.num_tracks,
+        "seconds": seconds,
+        "sampled_frames_per_s": result.frames_sampled / seconds,
+    }
+
+
+def checks(jobs: dict, video: dict | None = None) -> dict[str, bool]:
+    """Whether each target and score tolerance is met."""
+    results = {
+        "evaluation_speedup": jobs["evaluation"]["speedup"] >= TARGETS["evaluation_speedup"],
+        "explain_speedup": jobs["explain"]["speedup"] >= TARGETS["explain_speedup"],
+        "crop_flop_bound_ratio": jobs["crops"]["flop_bound"]["ratio"] <= TARGETS["crop_flop_bound_ratio"],
+    }
+    for mode, tolerance in SCORE_TOLERANCES.items():
+        differences = [job["scores"][mode]["max_abs_score_diff"] for job in jobs.values() if mode in job["scores"]]
+        results[f"score_diff_{mode}"] = all(d is not None and d <= tolerance for d in differences)
+    if video is not None:
+        results["video_32_frames_s"] = video["seconds"] <= TARGETS["video_32_frames_s"]
+    return results
+
+
+def input_figures(frames: Sequence[str], explained: Sequence[str], crops: Sequence[str], **options: object) -> dict:
+    """What the run measured: how many frames (and their distinct sizes), explained frames and crops; its options."""
+    with contextlib.ExitStack() as stack:
+        sizes = {"x".join(map(str, stack.enter_context(Image.open(path)).size)) for path in frames}
+    return {
+        "frames": len(frames),
+        "frame_sizes": sorted(sizes),
+        "explain_frames": len(explained),
+        "crops": len(crops),
+        **options,
+        "parity_settings": PARITY_SETTINGS,
+    }
+
+
+def machine_figures(load_average: dict[str, float]) -> dict:
+    """The machine the run took place on, and its 1-minute load average at the run's start and end."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": {"torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads()},
+        "load_average_1min": load_average,
+    }
 
 
 def run_benchmark(
@@ -406,162 +342,60 @@ def run_benchmark(
     matmul_size: int = 2048,
     space: bool = True,
     space_dataset: Path | None = None,
-    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
+    log: Log = lambda message: print(message, file=sys.stderr, flush=True),
 ) -> dict:
     """Run the three jobs with both paths on the same images and weights; return every figure as a JSON-able dict."""
     load_at_start = os.getloadavg()[0]
     settings = dict(settings or {})
-    detector = load_pipeline(model_folder, model_kwargs=settings)
-    parity = load_pipeline(model_folder, parity=True, model_kwargs=PARITY_SETTINGS)
-    model, processor = detector.model, detector.image_processor
-    seed = SeedApp(model.inception.state_dict())
+    paths = Contenders(model_folder, settings)
     frames, crops = [str(path) for path in frames], [str(path) for path in crops]
     explained = frames[:: max(len(frames) // explain_images, 1)][:explain_images]
 
-    def package_frames(explain: bool, pipeline=detector) -> Callable[[Sequence[str]], list]:
-        return lambda paths: pipeline(list(paths), batch_size=len(paths), explain=explain)
-
-    def seed_frames(explain: bool) -> Callable[[Sequence[str]], list]:
-        return lambda paths: [seed.analyse(path, explain) for path in paths]
-
-    def package_crops(paths: Sequence[str]) -> list:
-        crops = [load_image(path) for path in paths]
-        return [crop["score"] for crop in detector.classify_crops(crops, batch_size=len(crops))]
-
-    def seed_crops(paths: Sequence[str]) -> list:
-        return [seed.classify_crop(path) for path in paths]
-
     log("Measuring the fp32 matmul rate and the classifier's FLOPs")
     matmul = [matmul_gflops(matmul_size)]
-    gflop = classifier_gflop(seed.model, model.config.image_size)
-
+    gflop = classifier_gflop(paths.seed.model, paths.detector.model.config.image_size)
     log("Warming up both paths")
-    seed_frames(True)(frames[:1])
-    package_frames(True)(frames[:1])
-    package_frames(False)(frames[:batch_size])
-    seed_crops(crops[:1])
-    package_crops(crops[:crop_batch_size])
-
-    jobs = {}
-    log(f"Evaluation job: {len(frames)} frames x {repeat}, seed one at a time, package in batches of {batch_size}")
-    steps = {"seed": (seed_frames(False), 1), "package": (package_frames(False), batch_size)}
-    timings = time_paths(frames, steps, repeat)
-    log("Evaluation job: package in parity mode (not timed)")
-    parity_results = package_frames(False, parity)(frames)
-    jobs["evaluation"] = job_figures(timings, "throughput")
-    jobs["evaluation"]["faces_classified"] = {
-        "seed": sum(result["score"] is not None for result in timings["seed"][1]),
-        "package": sum(result["num_faces"] for result in timings["package"][1]),
+    paths.warm_up(frames, crops, batch_size, crop_batch_size)
+    jobs = {
+        "evaluation": evaluation_job(paths, frames, repeat, batch_size, log),
+        "explain": explain_job(paths, explained, repeat, log),
     }
-    jobs["evaluation"]["scores"] = {
-        "run": score_differences(timings["seed"][1], timings["package"][1]),
-        "parity": score_differences(timings["seed"][1], parity_results),
-    }
-
-    log(f"Grad-CAM job: {len(explained)} frames x {repeat}, one image at a time")
-    timings = time_paths(explained, {"seed": (seed_frames(True), 1), "package": (package_frames(True), 1)}, repeat)
-    parity_results = [parity(path, explain=True) for path in explained]
-    jobs["explain"] = job_figures(timings, "median latency")
-    jobs["explain"]["scores"] = {
-        "run": score_differences(timings["seed"][1], timings["package"][1]),
-        "parity": score_differences(timings["seed"][1], parity_results),
-    }
-
-    log(f"Crop job: {len(crops)} crops x {repeat}, seed one at a time, package in batches of {crop_batch_size}")
-    matmul.append(matmul_gflops(matmul_size))
-    timings = time_paths(crops, {"seed": (seed_crops, 1), "package": (package_crops, crop_batch_size)}, repeat)
-    pixel_values = processor([load_image(path) for path in crops[:crop_batch_size]])["pixel_values"]
-    start = time.perf_counter()
-    for _ in range(repeat):
-        model.scores(pixel_values)
-    classify_ms = (time.perf_counter() - start) / (repeat * len(pixel_values)) * 1000
-    jobs["crops"] = job_figures(timings, "throughput")
-    for path in ("seed", "package"):
-        jobs["crops"][path]["classifier_gflops_per_s"] = gflop * jobs["crops"][path]["images_per_s"]
-    seed_scores, package_scores = timings["seed"][1], timings["package"][1]
-    jobs["crops"]["scores"] = {
-        "run": {
-            "max_abs_score_diff": float(np.max(np.abs(np.subtract(seed_scores, package_scores)))),
-            "matched_faces": len(crops),
-            "images": len(crops),
-        }
-    }
+    matmul.append(matmul_gflops(matmul_size))  # again, right before the job whose FLOP bound it sets
     peak_rate = max(run["gflops_per_s"] for run in matmul)
-    bound_ms = gflop / peak_rate * 1000
-    package_ms = 1000 / jobs["crops"]["package"]["images_per_s"]
-    jobs["crops"]["flop_bound"] = {
-        "bound_ms_per_image": bound_ms,
-        "package_ms_per_image": package_ms,
-        "ratio": package_ms / bound_ms,
-        "classification_only_ms_per_image": classify_ms,
-        "classification_only_ratio": classify_ms / bound_ms,
-        "classification_only_gflops_per_s": gflop / classify_ms * 1000,
-    }
-
+    jobs["crops"] = crops_job(paths, crops, repeat, crop_batch_size, gflop, peak_rate, log)
+    video = video_job(paths, frames, log)
     log("Profiling the package path (cProfile, not timed)")
-    profiled = frames[: 2 * batch_size]
-    profiles = {
-        "evaluation": profile(
-            lambda: [package_frames(False)(profiled[i : i + batch_size]) for i in range(0, len(profiled), batch_size)]
-        ),
-        "explain": profile(lambda: [package_frames(True)([path]) for path in explained[:3]]),
-    }
-    profiles["evaluation"]["images"], profiles["explain"]["images"] = len(profiled), len(explained[:3])
+    profiles = profile_job(paths, frames, explained, batch_size)
     load_at_end = os.getloadavg()[0]
-
-    space_figures = {"skipped": "not requested"}
-    if space:
-        log("Timing the Space's start-up")
-        space_figures = space_time_to_ready(model_folder, space_dataset)
-
-    checks = {
-        "evaluation_speedup": jobs["evaluation"]["speedup"] >= TARGETS["evaluation_speedup"],
-        "explain_speedup": jobs["explain"]["speedup"] >= TARGETS["explain_speedup"],
-        "crop_flop_bound_ratio": jobs["crops"]["flop_bound"]["ratio"] <= TARGETS["crop_flop_bound_ratio"],
-    }
-    for mode, tolerance in SCORE_TOLERANCES.items():
-        differences = [job["scores"][mode]["max_abs_score_diff"] for job in jobs.values() if mode in job["scores"]]
-        checks[f"score_diff_{mode}"] = all(d is not None and d <= tolerance for d in differences)
-    with contextlib.ExitStack() as stack:
-        sizes = {"x".join(map(str, stack.enter_context(Image.open(path)).size)) for path in frames}
+    space_figures = space_job(space, model_folder, space_dataset, log)
     return {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "threads": {"torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads()},
-            "load_average_1min": {"start": load_at_start, "end": load_at_end},
-        },
-        "inputs": {
-            "frames": len(frames),
-            "frame_sizes": sorted(sizes),
-            "explain_frames": len(explained),
-            "crops": len(crops),
-            "repeat": repeat,
-            "batch_size": batch_size,
-            "crop_batch_size": crop_batch_size,
-            "package_settings": settings,
-            "parity_settings": PARITY_SETTINGS,
-        },
+        "machine": machine_figures({"start": load_at_start, "end": load_at_end}),
+        "inputs": input_figures(
+            frames, explained, crops, repeat=repeat, batch_size=batch_size, crop_batch_size=crop_batch_size,
+            package_settings=settings,
+        ),
         "compute": {
             "matmul": matmul,
             "matmul_gflops_per_s": peak_rate,
             "classifier_gflop_per_image": gflop,
             "classifier_gflop_source": "torch.utils.flop_counter.FlopCounterMode, one 256x256 forward pass",
-            "flop_bound_ms_per_image": bound_ms,
+            "flop_bound_ms_per_image": jobs["crops"]["flop_bound"]["bound_ms_per_image"],
         },
         "memory_method": PeakMemory.method(),
         "jobs": jobs,
+        "video": video,
         "profile": profiles,
         "space": space_figures,
         "targets": TARGETS,
         "score_tolerances": SCORE_TOLERANCES,
-        "checks": checks,
+        "checks": checks(jobs, video),
     }
 
 
 # -- Presentation -----------------------------------------------------------------------------------------------
+
+TIMING_HEADERS = ["job", "path", "images/s", "median ms", "p90 ms", "peak RSS MiB", "speed-up",
+                  "max abs score diff (run settings / parity)"]
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -575,8 +409,8 @@ def _diff(scores: dict, mode: str) -> str:
     return "-" if value is None else f"{value:.1e}"
 
 
-def report(figures: dict) -> str:
-    """The benchmark's figures as readable markdown tables."""
+def timing_rows(figures: dict) -> list[list[str]]:
+    """One row per job and path: throughput, latencies, memory, and on the package's row its speed-up and scores."""
     rows = []
     for name, job in figures["jobs"].items():
         for path in ("seed", "package"):
@@ -593,24 +427,27 @@ def report(figures: dict) -> str:
                     "" if path == "seed" else f"{_diff(job['scores'], 'run')} / {_diff(job['scores'], 'parity')}",
                 ]
             )
-    headers = ["job", "path", "images/s", "median ms", "p90 ms", "peak RSS MiB", "speed-up"]
-    headers += ["max abs score diff (run settings / parity)"]
-    compute, crop_jobs = figures["compute"], figures["jobs"]["crops"]
-    bound = crop_jobs["flop_bound"]
-    threads = figures["machine"]["threads"]
-    space = figures["space"]
-    space_line = space.get("skipped") or space.get("error") or f"{space['time_to_ready_s']:.1f} s"
-    load = figures["machine"]["load_average_1min"]
-    lines = []
-    if max(load.values()) > threads["torch_intra_op"] + 0.5:
-        lines += [
-            f"WARNING: the machine was busy (1-min load average {load['start']:.1f} at the start, {load['end']:.1f} at "
-            "the end): other processes shared the cores, so the timings are pessimistic and noisy.",
-            "",
-        ]
-    lines += [
-        markdown_table(headers, rows),
+    return rows
+
+
+def busy_warning(figures: dict) -> list[str]:
+    """A warning (and a blank line) when the load average shows other processes sharing the cores, else nothing."""
+    load, threads = figures["machine"]["load_average_1min"], figures["machine"]["threads"]
+    if max(load.values()) <= threads["torch_intra_op"] + 0.5:
+        return []
+    return [
+        f"WARNING: the machine was busy (1-min load average {load['start']:.1f} at the start, {load['end']:.1f} at "
+        "the end): other processes shared the cores, so the timings are pessimistic and noisy.",
         "",
+    ]
+
+
+def summary_lines(figures: dict) -> list[str]:
+    """Bullet lines: the FLOP bound and the crop job against it, the Space, threads, memory method and checks."""
+    compute, crop_jobs = figures["compute"], figures["jobs"]["crops"]
+    bound, threads, space = crop_jobs["flop_bound"], figures["machine"]["threads"], figures["space"]
+    space_line = space.get("skipped") or space.get("error") or f"{space['time_to_ready_s']:.1f} s"
+    return [
         f"- fp32 matmul ({compute['matmul'][0]['size']}²): {compute['matmul_gflops_per_s']:.0f} GFLOP/s (best of "
         f"{sum(run['runs'] for run in compute['matmul'])} runs); classifier: "
         f"{compute['classifier_gflop_per_image']:.2f} GFLOP/image -> FLOP bound "
@@ -621,12 +458,19 @@ def report(figures: dict) -> str:
         f"{bound['classification_only_gflops_per_s']:.0f} GFLOP/s",
         f"- classifier GFLOP/s in the crop job: seed {crop_jobs['seed']['classifier_gflops_per_s']:.0f}, "
         f"package {crop_jobs['package']['classifier_gflops_per_s']:.0f}",
+        f"- video: {figures['video']['frames_sampled']} frames sampled from a {figures['video']['clip']} clip "
+        f"analysed in {figures['video']['seconds']:.1f} s (target ≤ {figures['targets']['video_32_frames_s']:g} s)",
         f"- Space time to ready: {space_line}",
         f"- threads: {threads['torch_intra_op']} intra-op, {threads['torch_inter_op']} inter-op; "
         f"peak memory: {figures['memory_method']}",
         "- checks: " + ", ".join(f"{name} {'ok' if ok else 'MISSED'}" for name, ok in figures["checks"].items()),
         "",
     ]
+
+
+def profile_tables(figures: dict) -> list[str]:
+    """Per profiled job, a table of seconds and shares per package stage (details in brackets)."""
+    lines = []
     for name, result in figures["profile"].items():
         stage_rows = [
             [stage, f"{seconds:.2f}", f"{result['stages_fraction'][stage]:.0%}"]
@@ -642,9 +486,19 @@ def report(figures: dict) -> str:
             f"Package path profile, {JOB_TITLES[name]}, {result['images']} images "
             f"({result['total_s']:.1f} s under cProfile):",
             "",
+            markdown_table(["stage", "s", "share"], stage_rows),
+            "",
         ]
-        lines += [markdown_table(["stage", "s", "share"], stage_rows), ""]
-    return "\n".join(lines)
+    return lines
+
+
+def report(figures: dict) -> str:
+    """The benchmark's figures as readable markdown tables."""
+    table = [markdown_table(TIMING_HEADERS, timing_rows(figures)), ""]
+    return "\n".join(busy_warning(figures) + table + summary_lines(figures) + profile_tables(figures))
+
+
+# -- Command line -----------------------------------------------------------------------------------------------
 
 
 def select_frames(paths: Sequence[Path], resolution: str) -> list[Path]:
@@ -671,7 +525,8 @@ def parse_setting(text: str) -> tuple[str, object]:
         return key, value
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="Folder of frames (default: %(default)s).")
     parser.add_argument("--resolution", default="1920x1080", help="Only frames of this WxH size, or 'any'.")
@@ -687,8 +542,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="Model folder (default: seeded random weights).")
     parser.add_argument("--no-space", action="store_true", help="Skip timing the Space's start-up.")
     parser.add_argument("--output", type=Path, default=Path("outputs/benchmark.json"), help="JSON output path.")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def chosen_inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[list[Path], list[Path]]:
+    """The frames and crops the options select; a usage error when a folder is missing or selects nothing."""
     for folder, flag in ((args.images, "--images"), (args.crops, "--crops")):
         if not folder.is_dir():
             parser.error(f"{flag} {folder} is not a folder. Point it at a folder of images (see ../shared/data).")
@@ -699,27 +557,31 @@ def main(argv: list[str] | None = None) -> int:
     crops = all_crops[:: max(len(all_crops) // args.num_crops, 1)][: args.num_crops]
     if not frames or not crops:
         parser.error(f"no {args.resolution} frames in {args.images} or no crops in {args.crops}; try --resolution any.")
+    return frames, crops
+
+
+def stand_in_model(crops: Sequence[Path], folder: Path) -> Path:
+    """The default model, saved to `folder`: seeded random weights (seed 0) calibrated on the first 16 crops."""
+    calibration = DeepfakeDetectorImageProcessor()([load_image(path) for path in crops[:16]])["pixel_values"]
+    return save_model(random_model(calibration, seed=0), folder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark from the command line: print the report and write every figure to `--output`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    frames, crops = chosen_inputs(args, parser)
     threads = set_threads(args.threads)
     transformers_logging.disable_progress_bar()
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="benchmark_model_") as scratch:
-        model_folder = args.model
-        if model_folder is None:
-            calibration = DeepfakeDetectorImageProcessor()([load_image(path) for path in crops[:16]])["pixel_values"]
-            model_folder = save_model(random_model(calibration, seed=0), Path(scratch))
+        model_folder = args.model if args.model is not None else stand_in_model(crops, Path(scratch))
         try:
             figures = run_benchmark(
-                frames,
-                crops,
-                model_folder,
-                repeat=args.repeat,
-                batch_size=args.batch_size,
-                crop_batch_size=args.crop_batch_size,
-                explain_images=args.explain_images,
-                settings=dict(args.settings),
-                space=not args.no_space,
-                space_dataset=args.images,
+                frames, crops, model_folder, repeat=args.repeat, batch_size=args.batch_size,
+                crop_batch_size=args.crop_batch_size, explain_images=args.explain_images,
+                settings=dict(args.settings), space=not args.no_space, space_dataset=args.images,
             )
         except ModelNotAvailableError as error:
             print(f"error: {error}", file=sys.stderr)

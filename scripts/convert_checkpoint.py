@@ -12,7 +12,8 @@ from pathlib import Path
 from huggingface_hub.errors import HfHubHTTPError
 
 from deepfake_detection.conversion import convert_checkpoint, resolve_checkpoint
-from deepfake_detection.hub import hub_failure, push_folder
+from deepfake_detection.errors import hub_failure
+from deepfake_detection.hub import push_folder
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "model_card.md"
 

@@ -26,9 +26,9 @@ from deepfake_detection.hub import (
     PUBLISHED_MODEL_ID,
     REVISION_ENV,
     default_dataset_id,
-    hub_failure,
     is_local,
 )
+from deepfake_detection.errors import hub_failure
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE_DIR = ROOT / "space"

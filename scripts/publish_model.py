@@ -9,7 +9,8 @@ import sys
 from huggingface_hub.errors import HfHubHTTPError
 
 from deepfake_detection.export import publish_model
-from deepfake_detection.hub import BUNDLED_MODEL_DIR, PUBLISHED_MODEL_ID, hub_failure
+from deepfake_detection.errors import hub_failure
+from deepfake_detection.hub import BUNDLED_MODEL_DIR, PUBLISHED_MODEL_ID
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,9 @@ import sys
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from deepfake_detection.dataset import DatasetFolderError, build_dataset, push_dataset
-from deepfake_detection.hub import hub_failure
+from deepfake_detection.dataset import build_dataset
+from deepfake_detection.dataset_release import push_dataset
+from deepfake_detection.errors import DatasetFolderError, hub_failure
 
 
 def main() -> int:

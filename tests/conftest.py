@@ -1,5 +1,8 @@
 """Shared pytest configuration.
 
+Scripts: `scripts/` is put on `sys.path`, so tests import its modules by name (`seed_reference`, the original app's
+re-creation and the stand-in models; `benchmark_measure`), as the scripts themselves do when run.
+
 Hugging Face Hub: every test talks to a `LocalHub` (see `hub_server.py`) instead of huggingface.co. The
 Hugging Face libraries read their settings from the environment when they are imported, so the environment
 is set here, at import time, before any test module imports them; subprocesses started by tests inherit it
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +21,10 @@ from pathlib import Path
 import pytest
 
 from hub_server import LocalHub, free_port
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
 
 # -- Hugging Face Hub -----------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Small deepfake detectors with controlled weights for the tests (no pretrained weights exist on this machine).
 
-`make_model` is the package's `testing.random_model` calibrated on face crops from a real photo.
+`make_model` is `seed_reference.random_model` (scripts/seed_reference.py) calibrated on face crops from a real photo.
 The scores mean nothing about deepfakes; tests only use them as known, reproducible numbers.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image
+from seed_reference import random_model, save_model
 from skimage import data
 
 from deepfake_detection import DeepfakeDetectorImageProcessor
-from deepfake_detection.testing import random_model, save_model
 
 __all__ = ["astronaut", "calibration_batch", "face_crops", "make_model", "save_model"]
 

@@ -1,13 +1,16 @@
 """Smoke test of scripts/benchmark.py on a few tiny inputs: every figure lands in the JSON, and the seed path's
-re-creation gives the package's parity-mode scores on the same face. Correctness only: no timing assertions."""
+re-creation gives the package's parity-mode scores on the same face. The figures derived from timings are checked on
+known timings (a fake clock), never on the run's own."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import math
+import subprocess
 from pathlib import Path
 
+import benchmark_measure as measure
 import numpy as np
 import pytest
 import torch
@@ -15,6 +18,7 @@ import torch.nn.functional as F
 from facenet_pytorch import MTCNN
 from model_factory import astronaut
 from PIL import Image, ImageOps
+from seed_reference import SeedApp
 from torch.utils.flop_counter import FlopCounterMode
 
 from deepfake_detection import DeepfakeDetectorForImageClassification, load_pipeline
@@ -49,29 +53,45 @@ def inputs(tmp_path_factory) -> tuple[list[Path], list[Path]]:
 
 
 @pytest.fixture(scope="module")
-def figures(bench, inputs, model_dir) -> dict:
-    """The benchmark's figures on the tiny inputs, through a JSON round trip (so they must be JSON-able)."""
+def benchmark_run(bench, inputs, model_dir) -> tuple[dict, list[str]]:
+    """The benchmark run on the tiny inputs without the Space: its figures, and the command of every process started
+    meanwhile (each `subprocess.Popen` is recorded, then run as usual)."""
     frames, crops = inputs
-    result = bench.run_benchmark(
-        frames, crops, model_dir, repeat=1, batch_size=2, crop_batch_size=2, explain_images=2, matmul_size=256,
-        space=False, log=lambda message: None,
-    )
-    return json.loads(json.dumps(result))
+    commands = []
+
+    class RecordingPopen(subprocess.Popen):
+        def __init__(self, args, *rest, **options):
+            commands.append(" ".join(map(str, args)) if isinstance(args, (list, tuple)) else str(args))
+            super().__init__(args, *rest, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, "Popen", RecordingPopen)
+        result = bench.run_benchmark(
+            frames, crops, model_dir, repeat=1, batch_size=2, crop_batch_size=2, explain_images=2, matmul_size=256,
+            space=False, log=lambda message: None,
+        )
+    return result, commands
 
 
-def test_seed_path_is_the_seed_computation(bench, model_dir):
+@pytest.fixture(scope="module")
+def figures(benchmark_run) -> dict:
+    """The benchmark's figures on the tiny inputs, through a JSON round trip (so they must be JSON-able)."""
+    return json.loads(json.dumps(benchmark_run[0]))
+
+
+def test_seed_path_is_the_seed_computation(model_dir):
     """The benchmark's seed path gives exactly what mtcnn(image) -> 256 -> /255 -> model gives, written out here."""
     model = DeepfakeDetectorForImageClassification.from_pretrained(model_dir).eval()
-    seed = bench.SeedApp(model.inception.state_dict())
+    seed = SeedApp(model.inception.state_dict())
     image = astronaut()
     face = MTCNN(select_largest=False, post_process=False).eval()(image)
     pixel_values = F.interpolate(face.unsqueeze(0), size=(256, 256), mode="bilinear", align_corners=False) / 255.0
     with torch.no_grad():
         expected = torch.sigmoid(model.inception(pixel_values)[0, 0]).item()
-    crop, box = seed.face(image)
-    assert seed.score(seed.model_input(crop)) == pytest.approx(expected, abs=1e-7)
+    model_input, box = seed.face(image)
+    assert seed.score(model_input) == pytest.approx(expected, abs=1e-7)
     assert box is not None and len(box) == 4
-    heatmap = seed.explain(seed.model_input(crop))
+    heatmap = seed.explain(model_input)
     assert heatmap.shape == (256, 256) and 0.0 <= heatmap.min() and heatmap.max() <= 1.0 + 1e-6
 
 
@@ -79,7 +99,7 @@ def test_seed_path_equals_package_parity_mode(bench, inputs, model_dir):
     """On the same (most confident) face, the seed path's score equals the package's parity-mode score within 1e-5."""
     frames, _ = inputs
     model = DeepfakeDetectorForImageClassification.from_pretrained(model_dir)
-    seed = bench.SeedApp(model.inception.state_dict())
+    seed = SeedApp(model.inception.state_dict())
     parity = load_pipeline(model_dir, parity=True, model_kwargs=bench.PARITY_SETTINGS)
     scores = []
     for frame, explain in [(frames[0], False), (frames[1], False), (frames[0], True)]:
@@ -105,15 +125,98 @@ def test_json_holds_every_figure(figures):
         assert figures["jobs"][job]["scores"]["run"]["max_abs_score_diff"] is not None
     for path in ("seed", "package"):
         assert figures["jobs"]["crops"][path]["classifier_gflops_per_s"] > 0
-    bound = figures["jobs"]["crops"]["flop_bound"]
-    assert bound["ratio"] == pytest.approx(bound["package_ms_per_image"] / bound["bound_ms_per_image"])
-    assert bound["classification_only_gflops_per_s"] > 0
+    for value in figures["jobs"]["crops"]["flop_bound"].values():
+        assert math.isfinite(value) and value > 0
     assert figures["compute"]["matmul_gflops_per_s"] == max(run["gflops_per_s"] for run in figures["compute"]["matmul"])
     assert figures["machine"]["threads"]["torch_intra_op"] == torch.get_num_threads()
     assert figures["memory_method"]
-    assert "skipped" in figures["space"]
     assert set(figures["checks"]) == {*figures["targets"], "score_diff_run", "score_diff_parity"}
     assert all(isinstance(ok, bool) for ok in figures["checks"].values())
+
+
+def test_the_video_job_samples_32_frames_of_a_clip_made_of_the_frames(bench, figures, inputs):
+    """The clip repeats the frames (astronaut, mirrored, blank): one face in every sampled frame but the blank ones."""
+    from deepfake_detection.video import frame_indices
+
+    video, frames = figures["video"], inputs[0]
+    assert video["frames_sampled"] == 32 and video["seconds"] > 0
+    assert video["clip"].startswith("x".join(map(str, Image.open(frames[0]).size)))
+    sampled = frame_indices(bench.VIDEO_FPS * bench.VIDEO_SECONDS, bench.VIDEO_FPS, num_frames=32)
+    assert video["faces"] == sum(index % len(frames) != 2 for index in sampled)
+
+
+def test_the_space_is_not_started_unless_requested(benchmark_run, figures):
+    """`space=False` launches no Space: no started process runs space/app.py, and no start-up time is reported."""
+    if not measure.SPACE_APP.is_file():
+        pytest.skip("space/app.py is not in this checkout, so nothing could start it")
+    _, commands = benchmark_run
+    assert not [command for command in commands if str(measure.SPACE_APP) in command], commands
+    assert "time_to_ready_s" not in figures["space"] and "command" not in figures["space"]
+
+
+def test_the_space_job_times_the_space_only_when_requested(bench, model_dir, monkeypatch):
+    """The Space job hands the model folder and dataset to the start-up timer when requested, and never otherwise."""
+    calls = []
+
+    def fake_time_to_ready(model_folder, dataset=None):
+        calls.append((model_folder, dataset))
+        return {"time_to_ready_s": 1.5}
+
+    monkeypatch.setattr(bench, "space_time_to_ready", fake_time_to_ready)
+    skipped = bench.space_job(False, model_dir, None, log=lambda message: None)
+    assert calls == [] and "time_to_ready_s" not in skipped
+    timed = bench.space_job(True, model_dir, Path("frames"), log=lambda message: None)
+    assert calls == [(model_dir, Path("frames"))] and timed == {"time_to_ready_s": 1.5}
+
+
+def test_flop_bound_from_known_figures(bench):
+    """8 GFLOP per image at 200 GFLOP/s is 40 ms; 20 crops/s is 50 ms each (1.25x the bound); a 44 ms classifier
+    pass is 1.1x the bound and runs 8 GFLOP / 0.044 s = 181.8 GFLOP/s."""
+    bound = bench.flop_bound(gflop=8.0, matmul_rate=200.0, package_images_per_s=20.0, classify_ms=44.0)
+    assert bound["bound_ms_per_image"] == pytest.approx(40.0)
+    assert bound["package_ms_per_image"] == pytest.approx(50.0)
+    assert bound["ratio"] == pytest.approx(1.25)
+    assert bound["classification_only_ms_per_image"] == pytest.approx(44.0)
+    assert bound["classification_only_ratio"] == pytest.approx(1.1)
+    assert bound["classification_only_gflops_per_s"] == pytest.approx(181.818, abs=1e-3)
+
+
+def test_timed_paths_from_a_known_clock(monkeypatch):
+    """With a fake clock, seed calls of 0.5 s per image and package calls of 0.2 s per pair of images give 2 and 10
+    images/s, 500 and 100 ms per image; outputs come from the first pass only, in input order."""
+    clock = [0.0]
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: clock[0])
+
+    def seed_step(part):
+        clock[0] += 0.5 * len(part)
+        return [f"seed {item}" for item in part]
+
+    def package_step(part):
+        clock[0] += 0.2
+        return [f"package {item}" for item in part]
+
+    steps = {"seed": (seed_step, 1), "package": (package_step, 2)}
+    timings = measure.time_paths([0, 1, 2, 3], steps, repeat=2)
+    seed, seed_outputs = timings["seed"]
+    package, package_outputs = timings["package"]
+    assert seed_outputs == ["seed 0", "seed 1", "seed 2", "seed 3"]
+    assert package_outputs == ["package 0", "package 1", "package 2", "package 3"]
+    assert seed["items"] == package["items"] == 8
+    assert seed["total_s"] == pytest.approx(4.0) and package["total_s"] == pytest.approx(0.8)
+    assert seed["images_per_s"] == pytest.approx(2.0) and package["images_per_s"] == pytest.approx(10.0)
+    assert seed["latency_ms"]["median"] == pytest.approx(500.0)
+    assert package["latency_ms"]["median"] == pytest.approx(100.0)
+    assert package["latency_ms"]["p90"] == pytest.approx(100.0)
+
+
+def test_speedups_from_known_timings(bench):
+    """By throughput 6 / 2 images/s is 3x; by median latency 400 / 250 ms is 1.6x."""
+    timings = {
+        "seed": ({"images_per_s": 2.0, "latency_ms": {"median": 400.0}}, []),
+        "package": ({"images_per_s": 6.0, "latency_ms": {"median": 250.0}}, []),
+    }
+    assert bench.job_figures(timings, "throughput")["speedup"] == pytest.approx(3.0)
+    assert bench.job_figures(timings, "median latency")["speedup"] == pytest.approx(1.6)
 
 
 def test_inputs_are_counted(figures):
@@ -156,11 +259,12 @@ def test_report_shows_every_job(bench, figures):
     assert f"{figures['jobs']['evaluation']['speedup']:.1f}x" in text
 
 
-def test_space_time_to_ready(bench, model_dir):
-    if not bench.SPACE_APP.is_file():
+def test_space_time_to_ready(model_dir):
+    if not measure.SPACE_APP.is_file():
         pytest.skip("space/app.py is not in this checkout")
-    result = bench.space_time_to_ready(model_dir, timeout=240)
+    result = measure.space_time_to_ready(model_dir, timeout=240)
     assert result.get("time_to_ready_s", 0) > 0, result
+    assert str(measure.SPACE_APP) in result["command"]
 
 
 def test_missing_folder_is_a_clear_error(bench, tmp_path, capsys):

@@ -28,7 +28,7 @@ def test_predict_continues_past_bad_files_and_reports_them(model_dir, tmp_path, 
     assert "astronaut.png: " in output.out and "face 1 [" in output.out
     assert "empty.png: no face detected" in output.out
     assert "broken.jpg: not a readable image" in output.err and "missing.png: no such file" in output.err
-    assert "2 input(s) could not be analysed; 2 of 4 image(s) were." in output.err
+    assert "2 input(s) could not be analysed; 2 of 4 input(s) were." in output.err
 
 
 def test_predict_json_lists_every_face_and_every_error(model_dir, tmp_path, capsys):
@@ -52,17 +52,17 @@ def test_an_unreachable_model_is_explained_without_a_traceback(tmp_path):
 
 
 def test_detection_max_side_is_passed_to_the_face_detector(model_dir, tmp_path, capsys, monkeypatch):
-    from deepfake_detection import hub
+    from deepfake_detection import pipeline
 
     seen = {}
-    real_load_pipeline = hub.load_pipeline
+    real_load_pipeline = pipeline.load_pipeline
 
     def recording_load_pipeline(*args, **kwargs):
         detector = real_load_pipeline(*args, **kwargs)
         seen["max_side"] = detector.face_detector.max_side
         return detector
 
-    monkeypatch.setattr("deepfake_detection.cli.load_pipeline", recording_load_pipeline)
+    monkeypatch.setattr("deepfake_detection.pipeline.load_pipeline", recording_load_pipeline)
     astronaut().save(tmp_path / "astronaut.png")
     exit_code = main(["predict", str(tmp_path), "--model", str(model_dir), "--json", "--detection-max-side", "256"])
     rows = json.loads(capsys.readouterr().out)

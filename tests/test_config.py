@@ -1,9 +1,14 @@
 """The config carries the decision: threshold, what the score means, and validated face settings."""
 
+import json
+
+import numpy as np
 import pytest
+from PIL import Image
 
 from deepfake_detection import DeepfakeDetectorConfig
-from deepfake_detection.pipeline import image_verdict, relabel
+from deepfake_detection.modeling_deepfake_detector import FaceVerdict
+from deepfake_detection.outputs import FaceResult, ImageResult
 
 
 @pytest.mark.parametrize(
@@ -55,15 +60,43 @@ def test_config_round_trips_through_save_and_load(tmp_path):
     assert loaded.id2label == config.id2label and loaded.label2id == config.label2id
 
 
+def face(score: float, config: DeepfakeDetectorConfig) -> FaceResult:
+    return FaceResult(**FaceVerdict.from_score(score, config), box=[0, 0, 10, 10], detection_confidence=0.99)
+
+
 def test_image_verdict_follows_the_most_suspicious_face_and_relabels_without_the_model():
     config = DeepfakeDetectorConfig()
-    faces = [
-        {"score": score, "probabilities": config.probabilities(score), "label": config.label_for(score)}
-        for score in (0.95, 0.72, 0.8)
-    ]
-    result = image_verdict(faces)
-    assert result["label"] == "real" and result["fake_probability"] == pytest.approx(0.28)
-    stricter = relabel(result, config, threshold=0.75)
-    assert [face["label"] for face in stricter["faces"]] == ["real", "fake", "real"]
-    assert stricter["label"] == "fake" and stricter["num_faces"] == 3
-    assert image_verdict([])["label"] is None and "No face" in image_verdict([])["message"]
+    result = ImageResult.from_faces([face(score, config) for score in (0.95, 0.72, 0.8)])
+    assert result.label == "real" and result.fake_probability == pytest.approx(0.28)
+    assert result.suspect.score == pytest.approx(0.72)
+    stricter = result.relabel(config, threshold=0.75)
+    assert [face.label for face in stricter.faces] == ["real", "fake", "real"]
+    assert stricter.label == "fake" and stricter.num_faces == 3
+    assert [face.label for face in result.faces] == ["real", "real", "real"]  # the original is left as it was
+    empty = ImageResult.from_faces([])
+    assert empty.label is None and "No face" in empty.message
+
+
+def test_verdict_rule_is_strictly_above_the_threshold_for_either_score_label():
+    for score_label in ("real", "fake"):
+        config = DeepfakeDetectorConfig(score_label=score_label, threshold=0.6)
+        assert FaceVerdict.from_score(0.6, config).label == config.other_label
+        assert FaceVerdict.from_score(0.6001, config).label == score_label
+        assert FaceVerdict.from_score(0.3, config, threshold=0.2).label == score_label
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            FaceVerdict.from_score(0.3, config, threshold=0)
+
+
+def test_results_read_as_attributes_or_keys_and_serialise_without_arrays():
+    config = DeepfakeDetectorConfig()
+    with_heatmap = FaceResult(**FaceVerdict.from_score(0.9, config), box=[1.0, 2.0, 3.0, 4.0], heatmap=np.zeros((2, 2)))
+    result = ImageResult.from_faces([with_heatmap], overlay=Image.new("RGB", (4, 4)))
+    assert result["label"] == result.label == "real" and "message" not in result and "overlay" in result
+    as_json = json.loads(json.dumps(result.to_dict()))
+    assert set(as_json) == {"label", "fake_probability", "num_faces", "faces"}
+    assert set(as_json["faces"][0]) == {"score", "probabilities", "label", "box", "landmarks"}
+    assert as_json["faces"][0]["probabilities"] == pytest.approx({"real": 0.9, "fake": 0.1})
+    unreadable = ImageResult.unreadable("bad file")
+    assert unreadable.to_dict() == {"label": None, "fake_probability": None, "num_faces": 0, "faces": [],
+                                    "error": "bad file"}
+    assert unreadable["label"] is None and "message" not in unreadable

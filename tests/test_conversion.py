@@ -10,10 +10,10 @@ import torch
 from facenet_pytorch import InceptionResnetV1
 from huggingface_hub import HfApi, ModelCard
 from model_factory import astronaut
+from seed_reference import SeedApp
 
 from deepfake_detection import DeepfakeDetectorConfig, DeepfakeDetectorForImageClassification, load_pipeline
 from deepfake_detection.conversion import ConversionError, convert_checkpoint
-from seed_app import seed_face, seed_real_score
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "model_card.md"
@@ -41,9 +41,8 @@ def test_seed_checkpoint_converts_with_parity(original_weights, tmp_path):
     for key, value in original_weights.items():
         assert torch.equal(model.inception.state_dict()[key], value), key
     image = astronaut()
-    reference = InceptionResnetV1(classify=True, num_classes=1).eval()
-    reference.load_state_dict(original_weights)
-    expected = seed_real_score(reference, seed_face(image))
+    seed = SeedApp(original_weights)
+    expected = seed.score(seed.face(image)[0])
     assert load_pipeline(output)(image)["faces"][0]["score"] == pytest.approx(expected, abs=1e-5)
     card = ModelCard.load(output / "README.md")
     assert card.data.pipeline_tag == "image-classification" and "strictly above **0.7**" in card.text

@@ -16,17 +16,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from deepfake_detection import DeepfakeDetectorConfig, DeepfakeDetectorImageProcessor
 from deepfake_detection.cli import main
-from deepfake_detection.evaluation import (
-    METRIC_NAMES,
-    EvaluationError,
-    PolarityWarning,
-    compute_metrics,
-    evaluate,
-    push_results,
-    results_folder,
-)
-from deepfake_detection.hub import load_pipeline, push_folder
-from deepfake_detection.pipeline import NO_FACE_MESSAGE
+from deepfake_detection.errors import EvaluationError, PolarityWarning
+from deepfake_detection.evaluation import evaluate
+from deepfake_detection.hub import push_folder
+from deepfake_detection.metrics import METRIC_NAMES, Prediction, compute_metrics
+from deepfake_detection.outputs import NO_FACE_MESSAGE
+from deepfake_detection.pipeline import load_pipeline
+from deepfake_detection.report import push_results, results_folder
 from model_factory import astronaut, face_crops, make_model, save_model
 
 FEATURES = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["fake", "real"])})
@@ -137,7 +133,7 @@ def check_metrics(metrics: dict, rows: list[dict], config: DeepfakeDetectorConfi
 # -- tests ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::deepfake_detection.evaluation.PolarityWarning")  # random model: either way
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way
 def test_hub_dataset_metrics_match_independent_computation(local_hub, model, model_repo, tmp_path: Path) -> None:
     crops = face_crops(12, seed=1)
     labels = both_classes(12, seed=2)
@@ -192,9 +188,9 @@ def test_hand_computed_metrics(score_label: str) -> None:
     for label, values in fake_probabilities.items():
         for fake_probability in values:
             score = fake_probability if score_label == "fake" else 1 - fake_probability
-            rows.append({"label": label, "status": "ok", "fake_score": fake_probability, "score": score,
-                         "predicted_label": config.label_for(score)})
-    rows.append({"label": "real", "status": "no_face", "fake_score": None, "score": None, "predicted_label": None})
+            rows.append(Prediction(index=len(rows), path="", label=label, fake_score=fake_probability, score=score,
+                                   predicted_label=config.label_for(score), num_faces=1))
+    rows.append(Prediction(index=len(rows), path="", label="real", status="no_face", num_faces=0))
 
     metrics = compute_metrics(rows, config)
 
@@ -219,8 +215,8 @@ def test_hand_computed_metrics(score_label: str) -> None:
 def test_inverted_polarity_warns() -> None:
     config = DeepfakeDetectorConfig(score_label="fake")
     rows = [
-        {"label": label, "status": "ok", "fake_score": p, "score": p, "predicted_label": config.label_for(p)}
-        for label, p in [("fake", 0.1), ("fake", 0.3), ("real", 0.8), ("real", 0.9), ("real", 0.2)]
+        Prediction(index=index, path="", label=label, fake_score=p, score=p, predicted_label=config.label_for(p))
+        for index, (label, p) in enumerate([("fake", 0.1), ("fake", 0.3), ("real", 0.8), ("real", 0.9), ("real", 0.2)])
     ]
     with pytest.warns(PolarityWarning, match="polarity"):
         metrics = compute_metrics(rows, config)
@@ -235,7 +231,7 @@ def test_inverted_polarity_warns() -> None:
         (["REAL", "Fake"], "strings"),
     ],
 )
-@pytest.mark.filterwarnings("ignore::deepfake_detection.evaluation.PolarityWarning")
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")
 def test_labels_map_by_name_not_index(model, detector, names, encode, tmp_path: Path) -> None:
     crops = face_crops(6, seed=3)
     truth = both_classes(6, seed=4)
@@ -320,14 +316,14 @@ def test_limit_takes_a_seeded_sample(detector, tmp_path: Path) -> None:
         {"image": face_crops(8, seed=7), "label": both_classes(8, seed=8)}
     )
     first = evaluate(detector, table, faces="crops", limit=4, output_dir=tmp_path / "a", progress=False)
-    indices = [row["index"] for row in first.rows]
+    indices = [row.index for row in first.rows]
     assert len(indices) == 4 and indices == sorted(indices) and set(indices) <= set(range(8))
     assert first.metrics["dataset"]["rows_in_split"] == 8 and first.metrics["n"] == 4
     labels = table["label"]
-    assert [row["label"] for row in first.rows] == [labels[i] for i in indices]
+    assert [row.label for row in first.rows] == [labels[i] for i in indices]
 
 
-@pytest.mark.filterwarnings("ignore::deepfake_detection.evaluation.PolarityWarning")  # random model: either way
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way
 def test_push_to_hub_writes_model_index_and_keeps_the_card(local_hub, model_dir, tmp_path: Path) -> None:
     repo_id = new_repo_id("carded")
     push_folder(model_dir, repo_id)
@@ -374,7 +370,7 @@ def test_push_to_hub_needs_a_hub_model(model_dir, tmp_path: Path) -> None:
         evaluate(model_dir, "unused", push_to_hub=True, output_dir=tmp_path)
 
 
-@pytest.mark.filterwarnings("ignore::deepfake_detection.evaluation.PolarityWarning")
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")
 def test_split_folders_of_prefix_labelled_files_evaluate_like_push_dataset_reads_them(model_dir, tmp_path):
     for split in ("test", "validation"):
         (tmp_path / split).mkdir()
@@ -383,4 +379,35 @@ def test_split_folders_of_prefix_labelled_files_evaluate_like_push_dataset_reads
     result = evaluate(str(model_dir), str(tmp_path), split="validation", faces="crops", output_dir=tmp_path / "out",
                       progress=False)
     assert result.metrics["dataset"]["split"] == "validation"
-    assert sorted(row["label"] for row in result.rows) == ["fake", "real"]
+    assert sorted(row.label for row in result.rows) == ["fake", "real"]
+
+
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way
+def test_two_processes_under_accelerate_give_the_predictions_and_metrics_of_one(model_dir, tmp_path):
+    """`accelerate launch` with 2 CPU processes: each scores its shard, the main one gathers and writes."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for index, crop in enumerate(face_crops(5, seed=3)):
+        crop.save(folder / f"{'fake' if index % 2 else 'real'}_{index}.png")
+    Image.new("RGB", (200, 160), (90, 90, 90)).save(folder / "real_blank.png")  # no face
+    (folder / "fake_corrupt.jpg").write_bytes(b"not an image")  # a row too: unreadable, on whichever process
+    single = evaluate(model_dir, folder, output_dir=tmp_path / "one", progress=False)
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "-m", "deepfake_detection.cli", "evaluate", "--model", str(model_dir), "--dataset", str(folder),
+               "--output-dir", str(tmp_path / "two")]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    one_rows, two_rows = read_csv(tmp_path / "one" / "predictions.csv"), read_csv(tmp_path / "two" / "predictions.csv")
+    assert len(two_rows) == len(one_rows) == 7  # the corrupt file is a row too: unreadable
+    for one, two in zip(one_rows, two_rows):
+        assert {k: v for k, v in one.items() if "score" not in k} == {k: v for k, v in two.items() if "score" not in k}
+        for key in ("score", "fake_score"):
+            assert (one[key] == two[key] == "") or float(one[key]) == pytest.approx(float(two[key]), abs=1e-5)
+    two_metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    for key in ("n", "n_scored", "n_no_face", "class_counts", "confusion_matrix", "accuracy"):
+        assert two_metrics[key] == single.metrics[key]
+    assert two_metrics["roc_auc"] == pytest.approx(single.metrics["roc_auc"], abs=1e-6)

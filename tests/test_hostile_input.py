@@ -200,7 +200,7 @@ def test_broken_and_looping_links_are_named_and_an_empty_folder_is_an_error(mode
     (tmp_path / "empty").mkdir()
     assert main(["predict", str(tmp_path / "empty"), "--model", str(model_dir)]) == 2
     err = capsys.readouterr().err
-    assert "no image files in this folder" in err and "nothing to analyse" in err
+    assert "no image or video files in this folder" in err and "nothing to analyse" in err
 
 
 def test_evaluate_lists_a_broken_link_as_unreadable(model_dir, tmp_path):
@@ -211,7 +211,7 @@ def test_evaluate_lists_a_broken_link_as_unreadable(model_dir, tmp_path):
     astronaut().save(folder / "real_face.png")
     (folder / "fake_broken.jpg").symlink_to(tmp_path / "missing.jpg")
     result = evaluate(str(model_dir), str(folder), output_dir=tmp_path / "out", progress=False)
-    statuses = {os.path.basename(row["path"]): row["status"] for row in result.rows}
+    statuses = {os.path.basename(row.path): row.status for row in result.rows}
     assert statuses == {"real_face.png": "ok", "fake_broken.jpg": "unreadable"}
 
 

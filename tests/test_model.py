@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from model_factory import astronaut, calibration_batch, make_model, save_model
 from PIL import Image
-from seed_app import seed_heatmap, seed_model
+from seed_reference import SeedApp
 
 from deepfake_detection import (
     DeepfakeDetectorConfig,
@@ -25,7 +25,7 @@ def model():
 
 def test_single_logit_matches_facenet_and_two_class_softmax_equals_its_sigmoid(model):
     pixel_values = calibration_batch(4, seed=3)
-    reference = seed_model(model.inception.state_dict())
+    reference = SeedApp(model.inception.state_dict()).model
     with torch.inference_mode():
         expected = reference(pixel_values)[:, 0]
         output = model(pixel_values)
@@ -90,9 +90,9 @@ def test_processor_brings_other_crop_sizes_to_the_face_crop_size_first():
 def test_gradcam_matches_pytorch_grad_cam_on_the_whole_model(model):
     pixel_values = calibration_batch(2, seed=7)
     scores, heatmaps = GradCamExplainer(model).explain(pixel_values)
-    reference = seed_model(model.inception.state_dict())
+    seed = SeedApp(model.inception.state_dict())
     for index in range(2):
-        expected = seed_heatmap(reference, pixel_values[index : index + 1])
+        expected = seed.explain(pixel_values[index : index + 1])
         np.testing.assert_allclose(heatmaps[index], expected, atol=1e-4)
     torch.testing.assert_close(scores, model.scores(pixel_values), atol=1e-6, rtol=0)
     assert heatmaps.shape == (2, 256, 256) and 0 <= heatmaps.min() and heatmaps.max() <= 1

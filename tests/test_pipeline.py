@@ -6,11 +6,10 @@ import pytest
 from conftest import SHARED_DATA, requires_shared_data
 from model_factory import astronaut
 from PIL import Image
-from seed_app import seed_face, seed_heatmap, seed_model, seed_real_score
+from seed_reference import SeedApp
 from transformers import pipeline
 
 from deepfake_detection import DeepfakeDetectionPipeline, FaceDetector, ImageLoadError, load_pipeline
-from deepfake_detection.pipeline import to_json
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +52,8 @@ def test_the_astronaut_has_one_face_scored_like_the_seed_app(detector):
     result = detector(image)
     assert result["num_faces"] == 1 and len(result["faces"]) == 1
     face = result["faces"][0]
-    reference = seed_model(detector.model.inception.state_dict())
-    expected = seed_real_score(reference, seed_face(image))
+    seed = SeedApp(detector.model.inception.state_dict())
+    expected = seed.score(seed.face(image)[0])
     assert face["score"] == pytest.approx(expected, abs=1e-5)
     assert face["probabilities"]["real"] == pytest.approx(expected, abs=1e-5)
     assert face["probabilities"]["fake"] == pytest.approx(1 - expected, abs=1e-5)
@@ -109,7 +108,8 @@ def test_explain_gives_the_seed_heatmap_and_overlays_from_the_same_scores(detect
     explained = detector(image, explain=True)
     face = explained["faces"][0]
     assert face["score"] == pytest.approx(plain["faces"][0]["score"], abs=1e-5)
-    expected = seed_heatmap(seed_model(detector.model.inception.state_dict()), seed_face(image))
+    seed = SeedApp(detector.model.inception.state_dict())
+    expected = seed.explain(seed.face(image)[0])
     np.testing.assert_allclose(face["heatmap"], expected, atol=1e-3)
     assert face["face_overlay"].size == (256, 256)
     overlay = np.asarray(explained["overlay"]).astype(int)
@@ -129,8 +129,10 @@ def test_threshold_override_relabels(detector):
 def test_json_output_has_no_arrays_or_images(detector):
     import json
 
-    result = to_json(detector(astronaut(), explain=True))
-    assert "overlay" not in result and "heatmap" not in result["faces"][0]
+    explained = detector(astronaut(), explain=True)
+    assert explained.overlay is not None and explained.faces[0].heatmap is not None
+    result = explained.to_dict()
+    assert "overlay" not in result and "heatmap" not in result["faces"][0] and "face_overlay" not in result["faces"][0]
     assert json.loads(json.dumps(result))["faces"][0]["probabilities"].keys() == {"real", "fake"}
 
 
@@ -171,8 +173,8 @@ def test_every_example_frame_has_a_face_and_frames_with_several_faces_give_sever
 @requires_shared_data
 def test_pipeline_matches_the_seed_app_on_a_full_hd_frame(detector):
     frame = Image.open(SHARED_DATA / "ffpp-examples" / "fake_frame_1.png").convert("RGB")
-    reference = seed_model(detector.model.inception.state_dict())
-    expected = seed_real_score(reference, seed_face(frame))
+    seed = SeedApp(detector.model.inception.state_dict())
+    expected = seed.score(seed.face(frame)[0])
     result = detector(frame)
     most_confident = max(result["faces"], key=lambda face: face["detection_confidence"])
     assert most_confident["score"] == pytest.approx(expected, abs=1e-5)

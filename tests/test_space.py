@@ -19,7 +19,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import gradio
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -30,10 +32,12 @@ from packaging.requirements import Requirement
 from PIL import Image, ImageEnhance, ImageOps
 
 from deepfake_detection import load_pipeline
-from deepfake_detection.dataset import build_dataset, push_dataset
+from deepfake_detection.dataset import build_dataset
+from deepfake_detection.dataset_release import push_dataset
 from deepfake_detection.hub import DATASET_ENV, MODEL_ENV, push_folder
 from deepfake_detection.images import MAX_PIXELS
-from deepfake_detection.pipeline import NO_FACE_MESSAGE
+from deepfake_detection.outputs import NO_FACE_IN_VIDEO_MESSAGE, NO_FACE_MESSAGE
+from deepfake_detection.video import MAX_FRAMES
 from hub_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +95,29 @@ def no_face(tmp_path_factory) -> Path:
     return path
 
 
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """RGB frames written with OpenCV as an MJPG .avi (every frame a key frame)."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    assert writer.isOpened(), "OpenCV cannot write MJPG to .avi here"
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """Eight frames of one face (the astronaut's) sliding right across a grey canvas: one person, eight scores."""
+    face = np.asarray(astronaut().crop((140, 20, 340, 220)).resize((160, 160)))
+    frames = []
+    for step in range(8):
+        frame = np.full((360, 640, 3), 90, np.uint8)
+        frame[100:260, 20 + 40 * step : 180 + 40 * step] = face
+        frames.append(frame)
+    return write_clip(tmp_path_factory.mktemp("video") / "clip.avi", frames)
+
+
 @pytest.fixture(scope="module")
 def detector(model_dir: Path):
     """The pipeline called directly: the reference for every result the app returns."""
@@ -146,6 +173,23 @@ def assert_same_result(actual: dict, expected: dict) -> None:
         assert face["probabilities"]["real"] == pytest.approx(reference["probabilities"]["real"], abs=TOLERANCE)
         assert face["probabilities"]["fake"] == pytest.approx(reference["probabilities"]["fake"], abs=TOLERANCE)
         assert face["label"] == reference["label"]
+
+
+def assert_same_video(actual: dict, expected) -> None:
+    """The app's video JSON equals the pipeline's `VideoResult`: verdicts, each person over time, every face."""
+    assert actual["label"] == expected.label and actual["num_tracks"] == expected.num_tracks == len(actual["tracks"])
+    assert actual["fake_probability"] == pytest.approx(expected.fake_probability, abs=TOLERANCE)
+    assert actual["frames_sampled"] == expected.frames_sampled == len(actual["frames"])
+    for frame, reference in zip(actual["frames"], expected.frames, strict=True):
+        assert (frame["index"], frame["track_ids"]) == (reference.index, reference.track_ids)
+        for face, face_reference in zip(frame["faces"], reference.faces, strict=True):
+            assert face["box"] == pytest.approx(face_reference.box, abs=1e-2)
+            assert face["score"] == pytest.approx(face_reference.score, abs=TOLERANCE)
+            assert face["label"] == face_reference.label
+    for track, reference in zip(actual["tracks"], expected.tracks, strict=True):
+        assert track["frame_indices"] == reference.frame_indices and track["label"] == reference.label
+        assert track["fake_probabilities"] == pytest.approx(reference.fake_probabilities, abs=TOLERANCE)
+        assert track["probabilities"]["fake"] == pytest.approx(reference.probabilities["fake"], abs=TOLERANCE)
 
 
 def test_analyze_endpoint_returns_the_pipelines_result_per_face(client, detector, images):
@@ -209,6 +253,76 @@ def test_concurrent_clients_each_get_their_own_result(space_url, detector, image
         assert_same_result(result, reference)
 
 
+def test_analyze_video_endpoint_returns_the_pipelines_result_per_person_and_frame(client, detector, clip):
+    result = client.predict(handle_file(str(clip)), 0.7, 6, "mean", api_name="/analyze_video")
+    expected = detector.analyse_video(clip, num_frames=6, threshold=0.7)
+    assert result["frames_sampled"] == 6 and result["num_tracks"] == 1 and result["frames_without_faces"] == 0
+    assert result["threshold"] == 0.7 and result["aggregation"] == "mean"
+    fake = expected.tracks[0].fake_probabilities
+    assert len({round(value, 4) for value in fake}) == len(fake) == 6  # every frame scores differently: a mix-up shows
+    assert_same_video(result, expected)
+
+    by_max = client.predict(handle_file(str(clip)), 0.7, 6, "max", api_name="/analyze_video")
+    assert by_max["aggregation"] == "max"
+    assert by_max["tracks"][0]["probabilities"]["fake"] == pytest.approx(max(fake), abs=TOLERANCE)
+
+
+def test_bad_videos_and_video_settings_get_plain_messages(client, clip, images, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"this is not a video")
+    with pytest.raises(AppError) as error:
+        client.predict(handle_file(str(broken)), 0.7, 8, "mean", api_name="/analyze_video")
+    assert "broken.mp4: not a readable video" in str(error.value) and "Traceback" not in str(error.value)
+    assert str(tmp_path) not in str(error.value)
+    with pytest.raises(AppError, match="face_0.png: not a video file"):
+        client.predict(handle_file(str(images[0])), 0.7, 8, "mean", api_name="/analyze_video")
+    with pytest.raises(AppError, match=f"number of frames must be a whole number from 1 to {MAX_FRAMES}"):
+        client.predict(handle_file(str(clip)), 0.7, MAX_FRAMES + 1, "mean", api_name="/analyze_video")
+    with pytest.raises(AppError, match="aggregation must be one of"):
+        client.predict(handle_file(str(clip)), 0.7, 8, "average", api_name="/analyze_video")
+    with pytest.raises(AppError, match="threshold must be a number strictly between 0 and 1"):
+        client.predict(handle_file(str(clip)), 1.5, 8, "mean", api_name="/analyze_video")
+
+    grey = write_clip(tmp_path / "grey.avi", [np.full((240, 320, 3), 90, np.uint8)] * 4)
+    result = client.predict(handle_file(str(grey)), 0.7, 4, "mean", api_name="/analyze_video")
+    assert result["label"] is None and result["tracks"] == [] and result["frames_sampled"] == 4
+    assert result["frames_without_faces"] == 4 and result["message"] == NO_FACE_IN_VIDEO_MESSAGE
+
+
+def test_the_video_tab_relabels_and_recombines_without_running_the_model(detector, clip, monkeypatch):
+    handlers = space_app.Handlers(space_app.ModelLoader(detector=detector), None, None)
+    steps = []
+    _, key = handlers.analyze_video({"path": str(clip), "orig_name": "clip.avi"}, 0.7, 8, "mean",
+                                    progress=lambda *args, **kwargs: steps.append(kwargs.get("desc")))
+    assert steps and "up to 8 frames" in steps[0]
+    kept = handlers.videos.get(key)  # the server keeps no heatmaps, and Grad-CAM only for the explained frames
+    assert all(face.heatmap is None and face.face_overlay is None for frame in kept.frames for face in frame.faces)
+    explained = [frame.index for frame in kept.suspicious_frames(space_app.EXPLAIN_FRAMES)]  # most suspicious first
+    assert sorted(explained) == [frame.index for frame in kept.frames if frame.overlay is not None]
+
+    calls = []
+    forward = detector._forward
+    monkeypatch.setattr(detector, "_forward", lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs))
+    config, track = detector.model.config, kept.tracks[0]
+    model_threshold, labels = config.threshold, set()
+    for threshold in (round(track.score - 0.05, 2), round(track.score + 0.05, 2)):
+        verdict, figure, gallery, table, result = handlers.show_video(key, threshold, "mean")
+        label = config.label_for(track.score, threshold)
+        labels.add(label)
+        assert f"Video verdict: {space_app.colored(label)}" in verdict and result["tracks"][0]["label"] == label
+        cut = threshold if config.score_label == "fake" else 1 - threshold
+        assert figure.axes[0].lines[-1].get_ydata()[0] == pytest.approx(cut)  # the threshold line moves too
+        assert [caption.split(" (")[0] for _, caption in gallery] == [f"Frame {index}" for index in explained]
+        assert [row[4] for row in table["data"]] == [round(p, 4) for p in track.fake_probabilities]
+    assert labels == {"real", "fake"} and config.threshold == model_threshold  # the plot drew on a copy
+
+    *_, result = handlers.show_video(key, 0.7, "max")
+    assert result["aggregation"] == "max"
+    assert result["tracks"][0]["probabilities"]["fake"] == pytest.approx(max(track.fake_probabilities))
+    assert calls == []  # re-labelled and recombined from the kept result
+    assert handlers.show_video("no-such-key", 0.7, "mean")[0] == space_app.VIDEO_EXPIRED_MESSAGE
+
+
 def test_example_gallery_comes_from_the_hub_dataset(hub_repos):
     examples = space_app.Examples(hub_repos["dataset"])
     items, note = examples.gallery()
@@ -226,8 +340,10 @@ def test_example_gallery_comes_from_the_hub_dataset(hub_repos):
 
 
 def test_evaluation_tab_reads_the_model_repos_eval_folder_or_runs_here(hub_repos, model_dir, detector, tmp_path):
-    from deepfake_detection import evaluation
+    from deepfake_detection.evaluation import evaluate
+    from deepfake_detection.report import PLOT_FILES
 
+    assert set(space_app.PLOTS) <= set(PLOT_FILES)  # the tab shows plots the package writes
     model_id = f"org/space-eval-{uuid.uuid4().hex[:8]}"
     push_folder(model_dir, model_id)
     examples = space_app.Examples(hub_repos["dataset"])
@@ -235,13 +351,14 @@ def test_evaluation_tab_reads_the_model_repos_eval_folder_or_runs_here(hub_repos
     status, table, metrics, confusion, roc, _ = space_app.EvaluationResults(model_id, None, examples).view()
     assert status.startswith("**No evaluation results yet**") and metrics is None and confusion is None
 
-    published = evaluation.evaluate(
+    published = evaluate(
         model_id, hub_repos["dataset"], output_dir=tmp_path / "published", push_to_hub=True, progress=False
     )
     status, table, metrics, confusion, roc, _ = space_app.EvaluationResults(model_id, None, examples).view()
     assert metrics["accuracy"] == published.metrics["accuracy"] and metrics["n"] == len(hub_repos["examples"])
     assert f"| Accuracy | {published.metrics['accuracy']:.3f} |" in table
-    assert Path(confusion).name == "confusion_matrix.png" and Image.open(confusion).size[0] > 100
+    assert Path(confusion).name == PLOT_FILES["confusion_matrix"] and Image.open(confusion).size[0] > 100
+    assert Path(roc).name == PLOT_FILES["roc_curve"]
 
     local = space_app.EvaluationResults(str(model_dir), None, examples)
     assert local.view()[2] is None
@@ -310,30 +427,33 @@ def test_a_model_that_cannot_load_gets_a_message_and_the_command_exits_2(
     assert f"error: Could not load the model '{broken}'" in capsys.readouterr().err
 
 
-def test_the_app_reads_the_packages_variables(monkeypatch):
+def test_the_app_defaults_to_the_packages_model_dataset_and_revision(monkeypatch):
     from deepfake_detection import hub
 
-    assert (space_app.MODEL_ENV, space_app.DATASET_ENV, space_app.REVISION_ENV) == (
-        hub.MODEL_ENV,
-        hub.DATASET_ENV,
-        hub.REVISION_ENV,
-    )
+    monkeypatch.delenv(hub.MODEL_ENV, raising=False)
+    monkeypatch.delenv(hub.DATASET_ENV, raising=False)
+    assert space_app.model_loader().model == str(hub.BUNDLED_MODEL_DIR)  # offline default: the bundled model
+    assert space_app.Examples(None).dataset_id == hub.DEFAULT_DATASET_ID
     monkeypatch.setenv(hub.MODEL_ENV, "org/from-env")
     monkeypatch.setenv(hub.REVISION_ENV, "v1")
+    monkeypatch.setenv(hub.DATASET_ENV, "org/examples-from-env")
     loader = space_app.model_loader()
-    assert (loader.model, loader.revision) == (hub.default_model_id(), hub.default_revision()) == ("org/from-env", "v1")
-    assert space_app.model_loader("org/given", "v2").model == "org/given"
+    assert (loader.model, loader.revision) == ("org/from-env", "v1")
+    assert space_app.Examples(None).dataset_id == "org/examples-from-env"
+    given = space_app.model_loader("org/given", "v2")
+    assert (given.model, given.revision) == ("org/given", "v2")
 
 
-def test_the_page_is_built_without_importing_torch_or_the_package(model_dir):
-    """What start-up does before the server answers (the model loads afterwards) needs neither torch nor the package."""
+def test_the_page_is_built_without_importing_torch_or_transformers(model_dir):
+    """What start-up does before the server answers (the model loads afterwards) needs neither torch nor transformers:
+    the app imports only the package's light modules (defaults, errors, image loading)."""
     script = f"""
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("space_app", {str(ROOT / "space" / "app.py")!r})
 app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
 demo = app.build_app(app.ModelLoader({str(model_dir)!r}), prefetch=False)
-print(sorted(name for name in ("torch", "transformers", "deepfake_detection") if name in sys.modules))
+print(sorted(name for name in ("torch", "transformers", "sklearn", "datasets") if name in sys.modules))
 """
     environment = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=300)
@@ -388,7 +508,7 @@ def test_deploy_space_creates_the_space_repo_with_its_files_and_variables(hub_re
 
     card = SpaceCard.load(space_id, repo_type="space")
     assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
-    assert card.data.sdk_version == gradio.__version__
+    assert card.data.sdk_version == SpaceCard.load(ROOT / "space" / "README.md").data.sdk_version
     assert card.data.models == [hub_repos["model"]] and card.data.datasets == [hub_repos["dataset"]]
     assert api.space_info(space_id).sdk == "gradio"
     variables = {key: value.value for key, value in api.get_space_variables(space_id).items()}
@@ -398,9 +518,11 @@ def test_deploy_space_creates_the_space_repo_with_its_files_and_variables(hub_re
     assert deploy.main(["--space-id", space_id, "--model", str(ROOT)]) == 2  # a local folder cannot be deployed
 
 
-def test_space_metadata_matches_the_tested_versions_and_the_package():
+def test_space_metadata_pins_one_gradio_and_the_packages_dependencies():
+    """The Space runs README's `sdk_version`; requirements.txt must pin that same Gradio (else the build installs two
+    versions or fails), within the range the package's `space` extra declares the app works with."""
     card = SpaceCard.load(ROOT / "space" / "README.md")
-    assert card.data.sdk == "gradio" and card.data.sdk_version == gradio.__version__
+    assert card.data.sdk == "gradio"
     assert (ROOT / "space" / card.data.app_file).is_file()
     assert card.data.python_version and card.data.license and card.data.models and card.data.datasets
     assert 0 < len(card.data.short_description) <= 60
@@ -408,11 +530,41 @@ def test_space_metadata_matches_the_tested_versions_and_the_package():
     tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11+")
     lines = (ROOT / "space" / "requirements.txt").read_text().splitlines()
     required = {Requirement(line).name.lower(): Requirement(line) for line in lines if line and line[0].isalnum()}
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    for dependency in map(Requirement, project):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dependency in map(Requirement, project["dependencies"]):
         assert dependency.name.lower() in required, f"{dependency.name} missing from space/requirements.txt"
         assert required[dependency.name.lower()].specifier == dependency.specifier, dependency.name
-    assert str(required["gradio"].specifier) == f"=={gradio.__version__}"
+    assert str(required["gradio"].specifier) == f"=={card.data.sdk_version}"
+    extra = next(Requirement(line) for line in project["optional-dependencies"]["space"] if line.startswith("gradio"))
+    assert extra.specifier.contains(card.data.sdk_version), f"sdk_version {card.data.sdk_version} is outside {extra}"
+
+
+def test_the_api_is_the_one_the_space_card_documents(space_url, detector, images, clip):
+    """The README's client snippet (an image, then a video) runs against the app and gets the documented fields;
+    only /analyze and /analyze_video are public."""
+    readme = (ROOT / "space" / "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert '"OWNER/SPACE"' in snippet and '"photo.jpg"' in snippet and '"clip.mp4"' in snippet
+    snippet = snippet.replace('"OWNER/SPACE"', repr(space_url)).replace('"photo.jpg"', repr(str(images[0])))
+    snippet = snippet.replace('"clip.mp4"', repr(str(clip)))
+    namespace = {}
+    exec(compile(snippet, "space/README.md", "exec"), namespace)  # noqa: S102 - the project's own README
+    result, face = namespace["result"], namespace["face"]
+    assert_same_result(result, detector(Image.open(images[0]), threshold=0.7))
+    assert face == result["faces"][-1] and result["threshold"] == 0.7
+    video, person, frame = namespace["video"], namespace["person"], namespace["frame"]
+    assert_same_video(video, detector.analyse_video(clip, num_frames=32, threshold=0.7))
+    assert video["frames_sampled"] == 8 and person == video["tracks"][-1] and frame == video["frames"][-1]
+
+    api = namespace["client"].view_api(print_info=False, return_format="dict")
+    assert list(api["named_endpoints"]) == ["/analyze", "/analyze_video"] and api["unnamed_endpoints"] == {}
+    assert [parameter["label"] for parameter in api["named_endpoints"]["/analyze"]["parameters"]] == [
+        "Image", "Threshold"
+    ]
+    video_parameters = api["named_endpoints"]["/analyze_video"]["parameters"]
+    assert [(parameter["parameter_name"], parameter.get("parameter_default")) for parameter in video_parameters] == [
+        ("video", None), ("threshold", detector.model.config.threshold), ("num_frames", 32), ("aggregation", "mean")
+    ]
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is missing: apt-get install chromium")

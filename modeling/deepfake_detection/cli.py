@@ -11,17 +11,13 @@ from typing import Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from .hub import (
-    DATASET_ENV,
-    MODEL_ENV,
-    ModelNotAvailableError,
-    default_dataset_id,
-    default_model_id,
-    hub_failure,
-    load_pipeline,
-)
+from .errors import EvaluationError, ModelNotAvailableError, PolarityWarning, hub_failure
+from .hub import DATASET_ENV, MODEL_ENV, default_dataset_id
 from .images import DEFAULT_TIMEOUT_S, IMAGE_SUFFIXES, find_images, is_url
-from .pipeline import to_json
+from .tracking import AGGREGATIONS, DEFAULT_TOP_K
+from .video import DEFAULT_NUM_FRAMES, VIDEO_SUFFIXES
+
+MEDIA_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 
 def positive_int(text: str) -> int:
@@ -77,39 +73,52 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    """Print a verdict per face per image; every input that is not analysed is named with its reason, never fatal."""
-    paths = find_images(args.inputs)
+    """Print a verdict per image or video; every input that is not analysed is named with its reason, never fatal."""
+    paths = find_images(args.inputs, MEDIA_SUFFIXES)
     errors = [
-        {"path": str(folder), "error": f"{folder}: no image files in this folder ({', '.join(IMAGE_SUFFIXES)})."}
+        {"path": str(folder), "error": f"{folder}: no image or video files in this folder ({', '.join(MEDIA_SUFFIXES)})."}
         for folder in args.inputs
-        if not is_url(folder) and Path(folder).is_dir() and not find_images([folder])
+        if not is_url(folder) and Path(folder).is_dir() and not find_images([folder], MEDIA_SUFFIXES)
     ]
     if not paths:
         for error in errors:
             print(f"error: {error['error']}", file=sys.stderr)
-        print("error: nothing to analyse: give image files, folders that hold images, or URLs.", file=sys.stderr)
+        print("error: nothing to analyse: give image or video files, folders that hold them, or URLs.", file=sys.stderr)
         return 2
+    from .pipeline import load_pipeline
+
     detector = load_pipeline(args.model, args.revision, detection_max_side=args.detection_max_side)
+    video_options = {**video_settings(args), "explain_frames": args.explain_frames if args.save_dir else 0}
     rows = []
     for start in range(0, len(paths), args.batch_size):
         batch = paths[start : start + args.batch_size]
-        for path, result in zip(batch, detector([str(path) for path in batch], threshold=args.threshold,
-                                                timeout=args.timeout)):
-            if "error" in result:
-                errors.append({"path": str(path), "error": result["error"]})
+        results = detector([str(path) for path in batch], threshold=args.threshold, timeout=args.timeout,
+                           video_options=video_options)
+        for path, result in zip(batch, results):
+            if result.error is not None:
+                errors.append({"path": str(path), "error": result.error})
                 continue
-            row = {"path": str(path), **to_json(result)}
+            if args.save_dir and "tracks" in result:
+                from .report import write_video_outputs
+
+                write_video_outputs(result, detector.model.config, Path(args.save_dir), Path(path).stem)
+            row = {"path": str(path), **result.to_dict()}
             rows.append(row)
             if not args.json:
-                print(format_result(row))
+                print(format_video(row) if "tracks" in row else format_result(row))
     if args.json:
         print(json.dumps(rows + errors, indent=2))
     for error in errors:
         print(f"error: {error['error']}", file=sys.stderr)
     if errors:
-        print(f"{len(errors)} input(s) could not be analysed; {len(rows)} of {len(paths)} image(s) were.",
+        print(f"{len(errors)} input(s) could not be analysed; {len(rows)} of {len(paths)} input(s) were.",
               file=sys.stderr)
     return 1 if errors else 0
+
+
+def video_settings(args: argparse.Namespace) -> dict:
+    """The sampling and aggregation options for `analyse_video`, from the command line."""
+    return {"num_frames": args.num_frames, "fps": args.fps, "aggregation": args.aggregation, "top_k": args.top_k}
 
 
 def format_result(row: dict) -> str:
@@ -127,13 +136,27 @@ def format_result(row: dict) -> str:
     return "\n".join(lines)
 
 
+def format_video(row: dict) -> str:
+    """A readable block for one video: its verdict, the frames sampled, then one line per person (track)."""
+    sampled = f"{row['frames_sampled']} frames sampled, {row['frames_without_faces']} without a face"
+    if not row["tracks"]:
+        return f"{row['path']}: no face detected ({sampled})"
+    lines = [f"{row['path']}: {row['label'].upper()} (fake probability {row['fake_probability']:.3f}, "
+             f"{row['aggregation']} over time; {sampled})"]
+    for track in row["tracks"]:
+        times = track["times_s"]
+        lines.append(f"  person {track['track_id']}: {len(times)} frames ({times[0]:.1f}-{times[-1]:.1f} s)  "
+                     f"fake {track['probabilities']['fake']:.3f}  -> {track['label']}")
+    return "\n".join(lines)
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """Evaluate on one dataset split, print the metrics and where the results went (see `evaluation.evaluate`)."""
     from . import evaluation
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", evaluation.PolarityWarning)  # printed below, with the other warnings
+            warnings.simplefilter("ignore", PolarityWarning)  # printed below, with the other warnings
             result = evaluation.evaluate(
                 args.model,
                 args.dataset,
@@ -148,8 +171,9 @@ def evaluate(args: argparse.Namespace) -> int:
                 output_dir=args.output_dir,
                 push_to_hub=args.push_to_hub,
                 detection_max_side=args.detection_max_side,
+                video_options=video_settings(args),
             )
-    except evaluation.EvaluationError as error:
+    except EvaluationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (HfHubHTTPError, OSError) as error:
@@ -187,80 +211,38 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def train(args: argparse.Namespace) -> int:
-    """Train a detector (see `training.train_on_dataset`) and print where the best model and its metrics are."""
-    from .evaluation import EvaluationError
-    from .training import TrainingRecipe, train_on_dataset
-
-    try:
-        recipe = TrainingRecipe(
-            image_size=args.image_size, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            weight_decay=args.weight_decay, max_steps=args.max_steps, eval_every=args.eval_every,
-            paired=not args.no_pairs, self_blend_fraction=args.self_blend, augment=not args.no_augment,
-            seed=args.seed, precision=args.precision,
-        )
-        best = train_on_dataset(
-            args.dataset, args.output_dir, recipe, train_split=args.train_split, eval_split=args.eval_split,
-            faces=args.faces, pairs_csv=args.pairs_csv, limit=args.limit, init_model=args.init_model,
-            resume=args.resume, cache_dir=args.cache_dir, num_proc=args.num_proc,
-        )
-    except (EvaluationError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if best:
-        auc = best["metrics"].get("eval_roc_auc")
-        print(f"Best model: {args.output_dir}/best-model (step {best['step']}, validation ROC-AUC {auc:.4f})")
-    return 0
-
-
-def add_train_parser(commands) -> None:
-    from .training.trainer import TrainingRecipe  # a dataclass: cheap, and the one place the defaults live
-
-    parser = commands.add_parser("train", help="Train a detector on a labelled dataset of real and fake faces.")
-    parser.add_argument("--dataset", required=True, help="Hub dataset id or local folder (as for evaluate).")
-    parser.add_argument("--output-dir", required=True, help="Checkpoints, metrics.jsonl, best.json and best-model/.")
-    parser.add_argument("--train-split", default="train")
-    parser.add_argument("--eval-split", default="validation", help="Split for ROC-AUC during training.")
-    parser.add_argument("--faces", choices=["detect", "crops"], default="detect",
-                        help="detect: crop each image's face as inference does (cached); crops: images are crops.")
-    parser.add_argument("--pairs-csv", default=None,
-                        help="CSV with file and source_video columns pairing fakes with their reals "
-                        "(default: the dataset's source_video column, or metadata.csv in a local folder).")
-    recipe = TrainingRecipe()
-    parser.add_argument("--image-size", type=positive_int, default=recipe.image_size, help="Classifier input side.")
-    parser.add_argument("--batch-size", type=positive_int, default=recipe.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=recipe.learning_rate)
-    parser.add_argument("--weight-decay", type=float, default=recipe.weight_decay)
-    parser.add_argument("--max-steps", type=positive_int, default=recipe.max_steps, help="Length of the cosine schedule.")
-    parser.add_argument("--eval-every", type=positive_int, default=recipe.eval_every,
-                        help="Validate and checkpoint every N steps.")
-    parser.add_argument("--self-blend", type=float, default=recipe.self_blend_fraction,
-                        help="Fraction of reals also shown self-blended, as extra fakes, per epoch (0 disables).")
-    parser.add_argument("--no-pairs", action="store_true", help="Plain shuffled batches instead of real/fake pairs.")
-    parser.add_argument("--no-augment", action="store_true", help="Turn off flip, colour, JPEG, rescale, cutout.")
-    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=recipe.precision,
-                        help="auto: bf16 autocast where the hardware runs it natively, else fp32.")
-    parser.add_argument("--seed", type=int, default=recipe.seed)
-    parser.add_argument("--limit", type=positive_int, default=None, help="Use a random sample of N rows per split.")
-    parser.add_argument("--init-model", default=None, help="Warm-start from this model folder (new schedule).")
-    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
-                        help="Continue from the newest checkpoint in --output-dir (or from CHECKPOINT).")
-    parser.add_argument("--cache-dir", default=None, help="Where face crops are cached (default ~/.cache/...).")
-    parser.add_argument("--num-proc", type=positive_int, default=None, help="Processes for face cropping.")
-    parser.set_defaults(run=train)
+def add_video_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -> None:
+    """How videos are sampled and their scores over time combined, and (`outputs`) where their tables and plots go."""
+    video = parser.add_argument_group("videos")
+    video.add_argument("--num-frames", type=positive_int, default=DEFAULT_NUM_FRAMES,
+                       help=f"Frames sampled per video, evenly spaced (default {DEFAULT_NUM_FRAMES}).")
+    video.add_argument("--fps", type=positive_float, default=None, help="Sample this many frames a second instead.")
+    video.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
+                       help="A person's fake probability over time: mean (default), median, max, or topk mean.")
+    video.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K,
+                       help=f"Frames averaged by --aggregation topk (default {DEFAULT_TOP_K}).")
+    if not outputs:
+        return
+    video.add_argument("--save-dir", default=None, metavar="DIR",
+                       help="Write each video's NAME.frames.csv (every face in every sampled frame), "
+                       "NAME.timeline.png and its most suspicious frames with Grad-CAM (NAME.frameN.png).")
+    video.add_argument("--explain-frames", type=positive_int, default=3,
+                       help="Most suspicious frames saved with Grad-CAM per video (default 3; with --save-dir).")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepfake-detection", description="Real or deepfake, face by face.")
     commands = parser.add_subparsers(dest="command", required=True)
-    predict_parser = commands.add_parser("predict", help="Verdicts for images and folders of images.")
-    predict_parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders.")
+    predict_parser = commands.add_parser("predict", help="Verdicts for images, videos and folders of them.")
+    predict_parser.add_argument("inputs", nargs="+", metavar="IMAGE_VIDEO_OR_DIR",
+                                help="Image or video files, folders, URLs of images.")
     add_model_arguments(predict_parser)
     predict_parser.add_argument("--threshold", type=probability, default=None, help="Override the config's threshold.")
     predict_parser.add_argument("--batch-size", type=positive_int, default=8, help="Images per batch (default 8).")
     predict_parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
     predict_parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S,
                                 help=f"Seconds a URL download may take (default {DEFAULT_TIMEOUT_S:g}).")
+    add_video_arguments(predict_parser)
     predict_parser.set_defaults(run=predict)
 
     evaluate_parser = commands.add_parser(
@@ -293,7 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REPO_ID",
         help="Upload the results under eval/ of the model repo (or of REPO_ID) and into its card's model-index.",
     )
+    add_video_arguments(evaluate_parser, outputs=False)
     evaluate_parser.set_defaults(run=evaluate)
+    from .training.command import add_train_parser
+
     add_train_parser(commands)
     return parser
 

@@ -79,8 +79,7 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
             raise ValueError(f"id2label must name exactly the labels {LABELS}, got {self.id2label}.")
         if self.score_label not in LABELS:
             raise ValueError(f"score_label must be one of {LABELS}, got {self.score_label!r}.")
-        if self.face_selection not in FACE_SELECTIONS:
-            raise ValueError(f"face_selection must be one of {FACE_SELECTIONS}, got {self.face_selection!r}.")
+        self.check_face_selection(self.face_selection)
         if len(self.detection_thresholds) != 3:
             raise ValueError(f"detection_thresholds needs 3 values (P-, R-, O-Net), got {self.detection_thresholds}.")
         if self.detection_max_side is not None and self.detection_max_side < 64:
@@ -92,6 +91,12 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
         is_number = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
         if not is_number or not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be a number strictly between 0 and 1, got {threshold!r}.")
+
+    @staticmethod
+    def check_face_selection(selection: str) -> None:
+        """Raise `ValueError` unless `selection` is one of `FACE_SELECTIONS`."""
+        if selection not in FACE_SELECTIONS:
+            raise ValueError(f"face_selection must be one of {FACE_SELECTIONS}, got {selection!r}.")
 
     @property
     def other_label(self) -> str:

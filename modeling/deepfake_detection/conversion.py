@@ -15,15 +15,11 @@ from facenet_pytorch import InceptionResnetV1
 
 from .configuration_deepfake_detector import DeepfakeDetectorConfig
 from .export import render_card
-from .hub import first_line
+from .errors import ConversionError, first_line
 from .image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from .modeling_deepfake_detector import DeepfakeDetectorForImageClassification
 
 PARITY_TOLERANCE = 1e-5
-
-
-class ConversionError(ValueError):
-    """The checkpoint cannot be converted faithfully; the message says what is wrong with it."""
 
 
 def resolve_checkpoint(checkpoint: str, repo_type: str = "model", revision: str | None = None) -> Path:

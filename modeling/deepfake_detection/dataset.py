@@ -1,8 +1,8 @@
-"""Example datasets: a folder of labelled face images becomes a `datasets.DatasetDict` with a dataset card, on the Hub.
+"""Labelled datasets in: one split of a Hub dataset or of a local folder, its labels matched to the model's classes.
 
-A folder is labelled either by file name (`real_*` / `fake_*`) or by class subfolders (`real/`, `fake/`), optionally
-under split folders (`train/`, `validation/`, `test/`). A folder without split folders becomes one split (`test` by
-default: these examples are meant for evaluation).
+A local folder is labelled either by file name (`real_*` / `fake_*`) or by class subfolders (`real/`, `fake/`),
+optionally under split folders (`train/`, `validation/`, `test/`); one without split folders becomes one split
+(`test` by default: such examples are meant for evaluation). Evaluation and training both load data here.
 """
 
 from __future__ import annotations
@@ -11,24 +11,31 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 import datasets
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
 from PIL import Image
 
 from .configuration_deepfake_detector import LABELS
-from .images import find_images
+from .hub import default_dataset_id
+from .errors import DatasetFolderError, EvaluationError, ImageLoadError, first_line
+from .images import IMAGE_SUFFIXES, find_images, load_image
+from .video import VIDEO_SUFFIXES
 
 LABEL_NAMES = list(LABELS)
 """The `label` ClassLabel's names, in the order of the model's `id2label` (0 = fake, 1 = real)."""
 SPLITS = ("train", "validation", "test")
-
-
-class DatasetFolderError(ValueError):
-    """A folder cannot be read as a labelled dataset; the message says which layout is expected."""
+VIDEO_COLUMN = "video"
+"""The column of video file paths in a dataset built from a folder of videos."""
+PREFERRED_SPLITS = ("test", "validation")
+"""The split evaluated when none is named, in order of preference (else the only split)."""
 
 
 @dataclass
+
+
 class FolderDataset:
     """A labelled image folder read into `dataset`, with the files left out and why."""
 
@@ -59,14 +66,14 @@ def _class_folders(folder: Path) -> dict[str, Path]:
     return {child.name.lower(): child for child in folder.iterdir() if child.is_dir() and child.name.lower() in LABELS}
 
 
-def _labelled_files(folder: Path) -> tuple[list[tuple[Path, str]], list[tuple[str, str]], str]:
+def _labelled_files(folder: Path, suffixes: Sequence[str]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]], str]:
     """Files of one split folder with their labels, the unlabelled files, and the layout found."""
     class_folders = _class_folders(folder)
     if class_folders:
-        files = [(path, label) for label, sub in sorted(class_folders.items()) for path in find_images([sub])]
+        files = [(path, label) for label, sub in sorted(class_folders.items()) for path in find_images([sub], suffixes)]
         return files, [], "class subfolders (real/, fake/)"
     files, skipped = [], []
-    for path in find_images([folder]):
+    for path in find_images([folder], suffixes):
         label = label_from_name(path)
         if label is None:
             skipped.append((str(path), "no real_/fake_ prefix in its name and not under a real/ or fake/ folder"))
@@ -89,32 +96,36 @@ def build_dataset(source: str | os.PathLike, split: str = "test", check_images: 
     """Read a labelled image folder into a `DatasetDict` (`image`, `label` = ClassLabel(names=["fake", "real"])).
 
     Split folders become splits; a folder without them becomes the single split `split`. Unlabelled and (with
-    `check_images`) unreadable files are left out and listed in `FolderDataset.skipped`.
-    Raises `DatasetFolderError` when the folder holds no labelled image.
+    `check_images`) unreadable files are left out and listed in `FolderDataset.skipped`. A folder that holds videos
+    and no images gives a `video` column of file paths instead (videos are checked when they are read).
+    Raises `DatasetFolderError` when the folder holds no labelled image or video.
     """
     source = Path(source)
     if not source.is_dir():
         raise DatasetFolderError(f"{source}: no such folder. Pass a folder of real_*/fake_* images or real/ fake/.")
     split_folders = {child.name: child for child in source.iterdir() if child.is_dir() and child.name in SPLITS}
     folders = split_folders or {split: source}
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=LABEL_NAMES)})
+    videos = not find_images([source]) and bool(find_images([source], VIDEO_SUFFIXES))
+    column, suffixes = (VIDEO_COLUMN, VIDEO_SUFFIXES) if videos else ("image", IMAGE_SUFFIXES)
+    media = datasets.Value("string") if videos else datasets.Image()
+    features = datasets.Features({column: media, "label": datasets.ClassLabel(names=LABEL_NAMES)})
     splits, skipped, layouts = {}, [], set()
     for name in SPLITS if split_folders else [split]:
         if name not in folders:
             continue
-        files, unlabelled, layout = _labelled_files(folders[name])
+        files, unlabelled, layout = _labelled_files(folders[name], suffixes)
         skipped.extend(unlabelled)
         layouts.add(layout)
         kept = []
         for path, label in files:
-            problem = _readable(path) if check_images else None
+            problem = _readable(path) if check_images and not videos else None
             if problem:
                 skipped.append((str(path), problem))
             else:
                 kept.append((path, label))
         if kept:
             splits[name] = datasets.Dataset.from_dict(
-                {"image": [str(path) for path, _ in kept], "label": [LABEL_NAMES.index(label) for _, label in kept]},
+                {column: [str(path) for path, _ in kept], "label": [LABEL_NAMES.index(label) for _, label in kept]},
                 features=features,
             )
     if not splits:
@@ -128,92 +139,135 @@ def build_dataset(source: str | os.PathLike, split: str = "test", check_images: 
     return FolderDataset(source=source, dataset=datasets.DatasetDict(splits), layout=layout, skipped=skipped)
 
 
-def dataset_card(
-    folder: FolderDataset,
-    repo_id: str,
-    source_description: str | None = None,
-    license: str = "other",
-    license_note: str | None = None,
-    existing_metadata: dict | None = None,
-) -> DatasetCard:
-    """The dataset card: where the images come from, what the labels mean, the license note and the counts.
+def load_split(
+    dataset: str | os.PathLike | datasets.Dataset | None, split: str | None = None, revision: str | None = None
+) -> tuple[datasets.Dataset, dict[str, Any]]:
+    """One split of a dataset and where it came from (`id`, `revision`, `split`, `rows_in_split`).
 
-    `existing_metadata` (what `push_to_hub` wrote: `dataset_info`, `configs`) is kept, so the splits stay loadable.
+    Without `split`, takes `test`, else `validation`, else the only split there is.
     """
-    counts = folder.counts()
-    total = sum(sum(c.values()) for c in counts.values())
-    size = "n<1K" if total < 1000 else "1K<n<10K" if total < 10000 else "10K<n<100K"
-    metadata = {
-        **(existing_metadata or {}),
-        "license": license,
-        "pretty_name": repo_id.split("/")[-1],
-        "task_categories": ["image-classification"],
-        "tags": ["deepfake-detection", "faces"],
-        "size_categories": [size],
-    }
-    rows = "\n".join(
-        f"| {split} | {c['fake']} | {c['real']} | {c['fake'] + c['real']} |" for split, c in counts.items()
-    )
-    skipped = f"\n{len(folder.skipped)} file(s) of the source folder were left out (unlabelled or unreadable).\n"
-    first_split = next(iter(counts))
-    content = f"""---
-{DatasetCardData(**metadata).to_yaml()}
----
-
-# {repo_id.split("/")[-1]}
-
-Face images labelled **real** or **fake** (deepfake), for evaluating deepfake detectors such as the
-`deepfake-detection` package's model.
-
-## Source
-
-{source_description or f"Images from the folder `{folder.source.name}`."}
-Built with `scripts/push_dataset.py` from a folder labelled by {folder.layout}.
-{skipped if folder.skipped else ""}
-## Labels
-
-| column | type | meaning |
-|---|---|---|
-| `image` | `Image` | the photo, frame or face crop |
-| `label` | `ClassLabel(names=["fake", "real"])` | 0 = fake, 1 = real: the order of the model's `id2label` |
-
-Evaluation maps labels to the model's classes by name, so the index order does not matter to it.
-
-## Counts
-
-| split | fake | real | total |
-|---|---|---|---|
-{rows}
-
-## License
-
-License: `{license}`. {license_note or "Check the terms of the source data before using or redistributing it."}
-
-## Use
-
-```python
-from datasets import load_dataset
-
-dataset = load_dataset("{repo_id}", split="{first_split}")
-```
-
-```bash
-python scripts/evaluate.py --model MODEL --dataset {repo_id} --split {first_split}
-```
-"""
-    return DatasetCard(content)
+    if isinstance(dataset, datasets.Dataset):
+        name = split or (str(dataset.split) if dataset.split else "unknown")
+        return dataset, {"id": dataset.info.dataset_name or "in-memory", "revision": None, "split": name,
+                         "rows_in_split": len(dataset)}
+    dataset = str(dataset or default_dataset_id())
+    path = Path(dataset)
+    if path.is_dir():
+        splits = _local_splits(path)
+        chosen = choose_split(list(splits) if splits is not None else _split_names(dataset), split, dataset)
+        table = splits[chosen] if splits is not None else _load_dataset(dataset, chosen)
+        source = {"id": str(path.resolve()), "revision": None}
+    else:
+        chosen = choose_split(_split_names(dataset, revision), split, dataset)
+        table = _load_dataset(dataset, chosen, revision)
+        source = {"id": dataset, "revision": _dataset_sha(dataset, revision), "requested_revision": revision}
+    return table, {**source, "split": chosen, "rows_in_split": len(table)}
 
 
-def push_dataset(
-    folder: FolderDataset,
-    repo_id: str,
-    private: bool = False,
-    source_description: str | None = None,
-    license: str = "other",
-    license_note: str | None = None,
-) -> str:
-    """Push the dataset, then its card (keeping the metadata `push_to_hub` wrote); return the card commit's URL."""
-    folder.dataset.push_to_hub(repo_id, private=private, commit_message=f"Upload {folder.source.name}")
-    existing = DatasetCard.load(repo_id, repo_type="dataset").data.to_dict()
-    card = dataset_card(folder, repo_id, source_description, license, license_note, existing)
-    return card.push_to_hub(repo_id, repo_type="dataset", commit_message="Dataset card: source, labels, counts")
+def _local_splits(path: Path) -> datasets.DatasetDict | None:
+    """The splits of a `save_to_disk` folder or of a folder labelled by file name; `None` for `load_dataset`."""
+    if (path / datasets.config.DATASETDICT_JSON_FILENAME).is_file():
+        return datasets.load_from_disk(str(path))
+    if (path / datasets.config.DATASET_STATE_JSON_FILENAME).is_file():
+        return datasets.DatasetDict({"train": datasets.load_from_disk(str(path))})
+    try:
+        return build_dataset(path, check_images=False).dataset
+    except DatasetFolderError:
+        return None
+
+
+def _split_names(dataset: str, revision: str | None = None) -> list[str]:
+    try:
+        return datasets.get_dataset_split_names(dataset, revision=revision)
+    except (FileNotFoundError, datasets.exceptions.DatasetNotFoundError, HfHubHTTPError, ValueError) as error:
+        raise EvaluationError(
+            f"Could not load the dataset {dataset!r}: {first_line(error)}\n"
+            "Pass a Hub dataset id you can reach, a local folder (real/ and fake/ subfolders, or real_*/fake_* "
+            "files), or publish one with scripts/push_dataset.py."
+        ) from error
+
+
+def _load_dataset(dataset: str, split: str, revision: str | None = None) -> datasets.Dataset:
+    return datasets.load_dataset(dataset, split=split, revision=revision)
+
+
+def _dataset_sha(dataset: str, revision: str | None) -> str | None:
+    """The commit the dataset was read at, or the requested revision when the Hub cannot say."""
+    try:
+        return HfApi().dataset_info(dataset, revision=revision).sha
+    except (HfHubHTTPError, OSError, ValueError):
+        return revision
+
+
+def choose_split(available: list[str], split: str | None, dataset: str) -> str:
+    """The requested split if it exists, else `test`, `validation` or the only split; a clear error otherwise."""
+    if split is not None:
+        if split not in available:
+            raise EvaluationError(f"The dataset {dataset!r} has no split {split!r}; its splits are {available}.")
+        return split
+    for name in PREFERRED_SPLITS:
+        if name in available:
+            return name
+    if len(available) == 1:
+        return available[0]
+    raise EvaluationError(f"The dataset {dataset!r} has splits {available}: choose one with --split.")
+
+
+def label_mapping(table: datasets.Dataset, label_column: str, model_labels: list[str]) -> dict[Any, str]:
+    """Each label value of the dataset mapped to the model's class of the same name (case-insensitive).
+
+    Raises `EvaluationError` when the column is missing, has no names, or names a class the model does not know.
+    """
+    if label_column not in table.column_names:
+        raise EvaluationError(
+            f"The dataset has no label column {label_column!r}; its columns are {table.column_names}. "
+            "Pass the right one with --label-column."
+        )
+    feature = table.features[label_column]
+    if isinstance(feature, datasets.ClassLabel):
+        names = dict(enumerate(feature.names))
+    elif isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string"):
+        names = {value: value for value in set(table[label_column]) if value is not None}
+    else:
+        raise EvaluationError(
+            f"The label column {label_column!r} holds {feature} values without class names, so they cannot be "
+            f"matched to the model's classes {model_labels} by name. Cast it to ClassLabel(names=[...]) or strings."
+        )
+    by_name = {label.lower(): label for label in model_labels}
+    unknown = sorted(str(name) for name in names.values() if str(name).strip().lower() not in by_name)
+    if unknown:
+        raise EvaluationError(
+            f"The dataset's label names {sorted(map(str, names.values()))} do not match the model's classes "
+            f"{model_labels}: {unknown} unknown. Rename the dataset's classes to {model_labels}."
+        )
+    return {value: by_name[str(name).strip().lower()] for value, name in names.items()}
+
+
+def image_column_undecoded(table: datasets.Dataset, image_column: str) -> datasets.Dataset:
+    """The dataset with its image column left as bytes/paths, so that one bad image cannot stop the run."""
+    if image_column not in table.column_names:
+        raise EvaluationError(
+            f"The dataset has no image column {image_column!r}; its columns are {table.column_names}. "
+            "Pass the right one with --image-column."
+        )
+    if isinstance(table.features[image_column], datasets.Image):
+        return table.cast_column(image_column, datasets.Image(decode=False))
+    return table
+
+
+def read_image_value(value: Any):
+    """A dataset's image cell (`{"bytes", "path"}`, a path or an image) as an RGB PIL image, or `ImageLoadError`."""
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return load_image(value["bytes"])
+        if value.get("path"):
+            return load_image(value["path"])
+        raise ImageLoadError("The image entry is empty (no bytes, no path).")
+    return load_image(value)
+
+
+def image_path(value: Any) -> str:
+    """The file path of a dataset's image cell, or "" when it has none (bytes, in-memory images)."""
+    if isinstance(value, dict):
+        return value.get("path") or ""
+    return str(value) if isinstance(value, (str, os.PathLike)) else ""

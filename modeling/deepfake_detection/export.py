@@ -34,7 +34,7 @@ def render_card(template: str | os.PathLike, config, values: dict[str, Any], eva
 
     `evaluations` are `metrics.json` contents written by `evaluation.evaluate`.
     """
-    from .evaluation import eval_results
+    from .report import eval_results
 
     values = {key: value for key, value in values.items() if value is not None}
     results = [result for metrics in evaluations for result in eval_results(metrics)]
@@ -100,7 +100,9 @@ def publish_model(folder: str | os.PathLike, repo_id: str, message: str | None =
 
 def training_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
     """What a training run's `best.json` says of its best model: step, images seen, wall time, metrics, recipe."""
-    return json.loads((Path(run_dir) / "best.json").read_text())
+    from .training.trainer import BEST_METRICS_FILE
+
+    return json.loads((Path(run_dir) / BEST_METRICS_FILE).read_text())
 
 
 def hardware_description() -> str:

@@ -14,7 +14,10 @@ from facenet_pytorch import MTCNN
 from facenet_pytorch.models.utils.detect_face import extract_face
 from PIL import Image
 
-from .configuration_deepfake_detector import FACE_SELECTIONS
+from .configuration_deepfake_detector import DeepfakeDetectorConfig
+
+FACE_MODES = ("detect", "crops")
+"""How a dataset's images become faces: `detect` finds them as the pipeline does; `crops` takes each image as one."""
 
 
 @dataclass
@@ -57,8 +60,7 @@ class FaceDetector:
         max_side: int | None = None,
         device: str | torch.device = "cpu",
     ):
-        if selection not in FACE_SELECTIONS:
-            raise ValueError(f"selection must be one of {FACE_SELECTIONS}, got {selection!r}.")
+        DeepfakeDetectorConfig.check_face_selection(selection)
         self.crop_size = crop_size
         self.margin = margin
         self.selection = selection

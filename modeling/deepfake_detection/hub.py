@@ -1,4 +1,4 @@
-"""Where models and datasets come from: default Hub ids (overridable), revisions, and errors that say what to do."""
+"""Where models and datasets come from and go to: default ids (overridable by environment), revisions, uploads."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ DEFAULT_DATASET_ID = "deepfake-detection/ffpp-examples"
 MODEL_ENV = "DEEPFAKE_DETECTION_MODEL"
 DATASET_ENV = "DEEPFAKE_DETECTION_DATASET"
 REVISION_ENV = "DEEPFAKE_DETECTION_REVISION"
-
-
-class ModelNotAvailableError(RuntimeError):
-    """The model could not be loaded; the message says how to point at one that can."""
 
 
 def default_model_id() -> str:
@@ -34,53 +30,9 @@ def default_revision() -> str | None:
     return os.environ.get(REVISION_ENV) or None
 
 
-def first_line(error: BaseException) -> str:
-    """The exception's type and the first line of its message (many library errors run to paragraphs)."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def hub_failure(action: str, repo_id: str, error: BaseException) -> str:
-    """One line for a failed Hub call: what was tried, the answer, and what to check."""
-    return (
-        f"could not {action} {repo_id}: {first_line(error).rstrip('.')}. Check the repo id, the network, and your "
-        "token's access to it (HF_TOKEN or `hf auth login`)."
-    )
-
-
-def model_not_available(model: str, revision: str | None, error: BaseException) -> ModelNotAvailableError:
-    """Wrap a loading failure into an error that names the model and the three ways out."""
-    where = f"{model}@{revision}" if revision else model
-    reason = first_line(error)
-    return ModelNotAvailableError(
-        f"Could not load the model {where!r}: {reason}\n"
-        f"Either pass a local model folder (--model PATH), set {MODEL_ENV}=org/name (or --model org/name) to a model "
-        "repo you can reach, or convert the original checkpoint and push it: "
-        "python scripts/convert_checkpoint.py resnetinceptionv1_epoch_32.pth --output DIR --push-to-hub org/name"
-    )
-
-
 def is_local(model: str | os.PathLike) -> bool:
     """Whether `model` names a local folder rather than a Hub repo id."""
     return Path(model).is_dir()
-
-
-def load_pipeline(model: str | os.PathLike | None = None, revision: str | None = None, **kwargs):
-    """The `deepfake-detection` pipeline for a Hub repo id or local folder (default: `default_model_id()`).
-
-    The model's code comes from this package, never from the repo, so no remote code runs.
-
-    This is the one loading boundary: whatever stops the model loading (unreachable repo, damaged or half-downloaded
-    weights, an invalid config or processor config) becomes a `ModelNotAvailableError` that says what to do.
-    """
-    from transformers import pipeline
-
-    model = str(model or default_model_id())
-    revision = revision or default_revision()
-    try:
-        return pipeline("deepfake-detection", model=model, revision=revision, trust_remote_code=False, **kwargs)
-    except Exception as error:  # noqa: BLE001 - loaders raise dozens of types; all mean "this model cannot load"
-        raise model_not_available(model, revision, error) from error
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, repo_type: str = "model", message: str | None = None) -> str:

@@ -17,6 +17,8 @@ from typing import Sequence, Union
 import numpy as np
 from PIL import Image, ImageOps
 
+from .errors import ImageLoadError
+
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, bytes]
 
 MAX_PIXELS = 40_000_000
@@ -27,10 +29,6 @@ MAX_DOWNLOAD_BYTES = 100_000_000
 """Largest download accepted from a URL (100 MB)."""
 URL_PREFIXES = ("http://", "https://")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-
-
-class ImageLoadError(ValueError):
-    """An input could not be read as an image; the message names the input and what to do."""
 
 
 def load_image(image: ImageInput, timeout: float | None = None) -> Image.Image:
@@ -170,8 +168,9 @@ def is_url(path: str | os.PathLike) -> bool:
     return str(path).startswith(URL_PREFIXES)
 
 
-def find_images(paths: Sequence[str | os.PathLike]) -> list[str | Path]:
-    """Expand folders into the image files they hold (recursively, sorted); files and URLs are kept as given.
+def find_images(paths: Sequence[str | os.PathLike], suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[str | Path]:
+    """Expand folders into the files they hold with one of `suffixes` (recursively, sorted; images by default, add
+    `video.VIDEO_SUFFIXES` for videos); files and URLs are kept as given.
 
     Symbolic links with an image suffix are kept even when broken, so that reading them reports why.
     """
@@ -180,7 +179,7 @@ def find_images(paths: Sequence[str | os.PathLike]) -> list[str | Path]:
         if is_url(path):
             found.append(str(path))
         elif Path(path).is_dir():
-            found.extend(sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+            found.extend(sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in suffixes
                                 and (p.is_symlink() or p.is_file())))
         else:
             found.append(Path(path))

@@ -5,6 +5,8 @@ key for key. This file is pushed to the Hub as remote code: it imports only its 
 """
 
 import math
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
 
 import torch
 from facenet_pytorch import InceptionResnetV1
@@ -14,6 +16,68 @@ from transformers import initialization as init
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from .configuration_deepfake_detector import DeepfakeDetectorConfig
+
+
+class DetectorOutput(Mapping):
+    """Base of the detector's result dataclasses: fields read as attributes or, as in transformers' `ModelOutput`, as
+    keys. Optional fields left at `None` are not keys; `to_dict()` gives JSON-ready values (no arrays or images)."""
+
+    def __getitem__(self, key: str):
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def _keys(self) -> list[str]:
+        return [
+            item.name for item in fields(self)
+            if getattr(self, item.name) is not None or (item.default is MISSING and item.default_factory is MISSING)
+        ]
+
+    def to_dict(self) -> dict:
+        """The result as plain values for `json.dumps`: nested results too; arrays and images are left out."""
+        return {name: _plain(self[name]) for name in self if _is_plain(self[name])}
+
+
+def _is_plain(value) -> bool:
+    """Whether a value belongs in JSON: not an array, a tensor or an image."""
+    return not hasattr(value, "__array__") and not hasattr(value, "save")
+
+
+def _plain(value):
+    if isinstance(value, DetectorOutput):
+        return value.to_dict()
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+@dataclass(eq=True)
+class FaceVerdict(DetectorOutput):
+    """One face's score read against the threshold: the score (P(`score_label`)), both probabilities, the label."""
+
+    score: float
+    probabilities: dict[str, float]
+    label: str
+
+    @classmethod
+    def from_score(cls, score: float, config: DeepfakeDetectorConfig, threshold: float | None = None) -> "FaceVerdict":
+        """The verdict for a sigmoid score at the config's threshold (or the one given): the one verdict rule."""
+        score = float(score)
+        return cls(score=score, probabilities=config.probabilities(score), label=config.label_for(score, threshold))
+
+    @classmethod
+    def from_fake_probability(cls, fake_probability: float, config: DeepfakeDetectorConfig,
+                              threshold: float | None = None, **extra) -> "FaceVerdict":
+        """The verdict for a probability of `fake` (e.g. averaged over time), read on the config's score scale."""
+        score = fake_probability if config.score_label == "fake" else 1.0 - fake_probability
+        verdict = FaceVerdict.from_score(score, config, threshold)
+        return cls(score=verdict.score, probabilities=verdict.probabilities, label=verdict.label, **extra)
 
 
 class DeepfakeDetectorForImageClassification(PreTrainedModel):
@@ -73,16 +137,10 @@ class DeepfakeDetectorForImageClassification(PreTrainedModel):
         """The sigmoid score (probability of `config.score_label`) per face, shape `(batch,)`."""
         return torch.sigmoid(self.score_logits(pixel_values))
 
-    def predict(self, pixel_values: torch.Tensor, threshold: float | None = None) -> list[dict]:
-        """Per face: `{"label", "score", "probabilities": {"real", "fake"}}` at the config's (or the given) threshold."""
-        return [
-            {
-                "label": self.config.label_for(score, threshold),
-                "score": score,
-                "probabilities": self.config.probabilities(score),
-            }
-            for score in self.scores(pixel_values).tolist()
-        ]
+    def predict(self, pixel_values: torch.Tensor, threshold: float | None = None) -> list[FaceVerdict]:
+        """Per face: its `FaceVerdict` (score, `{"real", "fake"}` probabilities, label) at the config's or the given
+        threshold."""
+        return [FaceVerdict.from_score(score, self.config, threshold) for score in self.scores(pixel_values).tolist()]
 
 
-__all__ = ["DeepfakeDetectorForImageClassification"]
+__all__ = ["DeepfakeDetectorForImageClassification", "DetectorOutput", "FaceVerdict"]

@@ -1,29 +1,37 @@
-"""The `deepfake-detection` pipeline: image(s) in, a verdict for every face and for the whole image out."""
+"""The `deepfake-detection` pipeline: image(s) in, a verdict for every face and for the whole image out.
+
+`load_pipeline` is the one way the package loads a model, and the one place a loading failure is explained.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Callable
 
-import numpy as np
 import torch
 from PIL import Image
 from transformers import Pipeline
 
+from .errors import ImageLoadError, VideoLoadError, model_not_available
 from .explain import GradCamExplainer, face_overlay, image_overlay
 from .faces import Face, FaceDetector
-from .images import ImageInput, ImageLoadError, load_image
-
-NO_FACE_MESSAGE = "No face detected. Use a photo or frame where a face is clearly visible and not too small."
+from .hub import default_model_id, default_revision
+from .images import ImageInput, load_image
+from .modeling_deepfake_detector import FaceVerdict
+from .outputs import FaceResult, FrameResult, ImageResult, VideoResult
+from .tracking import DEFAULT_TOP_K, check_aggregation, link_tracks
+from .video import is_video, sample_frames
 
 
 class DeepfakeDetectionPipeline(Pipeline):
     """Finds every face with MTCNN, classifies each as real or fake, and optionally explains each with Grad-CAM.
 
-    Call it with a path, URL, bytes, PIL image, numpy array, or a list of them. Each image gives a dict:
-    `label` (the verdict of the most suspicious face, `None` without faces), `fake_probability`, `faces` (each with
-    `box`, `detection_confidence`, `landmarks`, `score` (the probability of `config.score_label`), `probabilities`
-    (`{"real", "fake"}`) and `label`), and `message` when no face was found. With `explain=True` each face also gets a
-    `heatmap` and a `face_overlay`, and the image an `overlay`. Lists are processed `batch_size` images at a time.
+    Call it with a path, URL, bytes, PIL image, numpy array, or a list of them. Each image gives an `ImageResult`:
+    `label` (the verdict of the most suspicious face, `None` without faces), `fake_probability`, `faces` (each a
+    `FaceResult` with `box`, `detection_confidence`, `landmarks`, `score` (the probability of `config.score_label`),
+    `probabilities` (`{"real", "fake"}`) and `label`), and `message` when no face was found. With `explain=True` each
+    face also gets a `heatmap` and a `face_overlay`, and the image an `overlay`. Lists are processed `batch_size`
+    images at a time.
 
     By default the classifier runs channels-last (about 15% faster on CPUs; scores move by ~1e-5 at most);
     `parity=True` keeps the original app's exact arithmetic (scores within 1e-5). `detection_max_side` (or
@@ -61,14 +69,34 @@ class DeepfakeDetectionPipeline(Pipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def __call__(self, inputs: ImageInput | list[ImageInput], batch_size: int | None = None, **kwargs: Any):
-        """Analyse one image (returns a dict) or a list of images (returns a list of dicts, in order).
+        """Analyse one image or video (returns an `ImageResult` or `VideoResult`) or a list of them (a list of
+        results, in order). Videos are recognised by their file suffix (`video.VIDEO_SUFFIXES`); `video_options`
+        (a dict) is passed to `analyse_video` for them.
 
-        An unreadable single image raises `ImageLoadError`; in a list it gets a result with an `error` instead, and
-        the other images are still analysed.
+        An unreadable single input raises `ImageLoadError` (`VideoLoadError` for videos); in a list it gets a result
+        with an `error` instead, and the other inputs are still analysed.
         """
+        video_options = kwargs.pop("video_options", None) or {}
+        params = self._sanitize_parameters(**kwargs)  # checks the options once, before any work
         single = not isinstance(inputs, (list, tuple))
-        images = [inputs] if single else list(inputs)
-        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
+        items = [inputs] if single else list(inputs)
+        results: list[Any] = [None] * len(items)
+        videos = [index for index, item in enumerate(items) if is_video(item)]
+        for index in videos:
+            try:
+                results[index] = self.analyse_video(items[index], threshold=kwargs.get("threshold"), **video_options)
+            except VideoLoadError as error:
+                if single:
+                    raise
+                results[index] = VideoResult.unreadable(str(error), video_options.get("aggregation", "mean"))
+        images = [index for index in range(len(items)) if index not in set(videos)]
+        for index, result in zip(images, self._analyse_images([items[i] for i in images], single, batch_size, params)):
+            results[index] = result
+        return results[0] if single else results
+
+    def _analyse_images(self, images: list, single: bool, batch_size: int | None, params: tuple) -> list[ImageResult]:
+        """Image results in order, `batch_size` images at a time; unreadable images of a list get an `error`."""
+        preprocess_params, forward_params, postprocess_params = params
         batch_size = batch_size or self._batch_size or 8
         results = []
         for start in range(0, len(images), batch_size):
@@ -80,13 +108,49 @@ class DeepfakeDetectionPipeline(Pipeline):
                 except ImageLoadError as error:
                     if single:
                         raise
-                    failed[index] = unreadable(str(error))
+                    failed[index] = ImageResult.unreadable(str(error))
             outputs = iter(self._analyse(loaded, forward_params, postprocess_params, isolate=not single))
             results.extend(failed.get(index) or next(outputs) for index in range(len(chunk)))
-        return results[0] if single else results
+        return results
+
+    def analyse_video(self, video: str | os.PathLike, num_frames: int | None = None, fps: float | None = None,
+                      aggregation: str = "mean", top_k: int = DEFAULT_TOP_K, threshold: float | None = None,
+                      explain_frames: int = 0, batch_size: int | None = None,
+                      progress: Callable[[int, int, str], None] | None = None) -> VideoResult:
+        """Sample a video's frames (`num_frames` evenly spaced, 32 by default, or `fps` a second), analyse each,
+        follow every face through time, and give each person (track) and the video a verdict (see `VideoResult`).
+
+        With `explain_frames=N`, the N most suspicious frames get Grad-CAM overlays (computed for those frames only).
+        `progress(done, total, stage)` is called after decoding, after each batch of frames and each explained frame.
+        """
+        check_aggregation(aggregation, top_k)
+        report = progress or (lambda done, total, stage: None)
+        frames, info = sample_frames(video, num_frames=num_frames, fps=fps)
+        report(0, len(frames), "decoded")
+        step = batch_size or self._batch_size or 8
+        analysed = []
+        for start in range(0, len(frames), step):
+            chunk = [frame.image for frame in frames[start : start + step]]
+            analysed.extend(self(chunk, batch_size=step, threshold=threshold))
+            report(len(analysed), len(frames), "analysed")
+        track_ids = link_tracks([[face.box for face in result.faces] for result in analysed])
+        frame_results = [
+            FrameResult(index=frame.index, time_s=frame.time_s, faces=result.faces, track_ids=ids, error=result.error)
+            for frame, result, ids in zip(frames, analysed, track_ids)
+        ]
+        result = VideoResult.from_frames(frame_results, self.model.config, aggregation, top_k, threshold,
+                                         fps=info.fps, duration_s=round(info.duration_s, 3))
+        images = {frame.index: frame.image for frame in frames}
+        for done, frame in enumerate(result.suspicious_frames(explain_frames), 1):
+            explained = self(images[frame.index], threshold=threshold, explain=True)
+            report(done, explain_frames, "explained")
+            frame.overlay = explained.overlay
+            for face, explained_face in zip(frame.faces, explained.faces):
+                face.heatmap, face.face_overlay = explained_face.heatmap, explained_face.face_overlay
+        return result
 
     def _analyse(self, images: list[Image.Image], forward_params: dict, postprocess_params: dict,
-                 isolate: bool) -> list[dict]:
+                 isolate: bool) -> list[ImageResult]:
         """Results for loaded images, batched. With `isolate` (list inputs), a failed batch is retried image by
         image and an image that still fails gets an `error` result, so one image cannot sink the others."""
         if not images:
@@ -101,7 +165,9 @@ class DeepfakeDetectionPipeline(Pipeline):
                 try:
                     results.extend(self.run_single([image], {}, forward_params, postprocess_params))
                 except Exception as error:  # noqa: BLE001 - reported in that image's result
-                    results.append(unreadable(f"could not analyse this image ({type(error).__name__}: {error})"))
+                    results.append(ImageResult.unreadable(
+                        f"could not analyse this image ({type(error).__name__}: {error})"
+                    ))
             return results
 
     def preprocess(self, images: list[Image.Image]) -> dict:
@@ -127,78 +193,59 @@ class DeepfakeDetectionPipeline(Pipeline):
             scores = self.model.scores(pixel_values)
         return {**model_inputs, "scores": scores, "heatmaps": heatmaps}
 
-    def classify_crops(self, crops: list, threshold: float | None = None, batch_size: int = 8) -> list[dict]:
-        """Each image taken as one already-cropped face (no detection): per crop `score`, `probabilities`, `label`."""
+    def classify_crops(self, crops: list, threshold: float | None = None, batch_size: int = 8) -> list[FaceVerdict]:
+        """Each image taken as one already-cropped face (no detection): a `FaceVerdict` per crop."""
         results = []
         for start in range(0, len(crops), batch_size):
             pixel_values = self.image_processor(crops[start : start + batch_size], return_tensors="pt")["pixel_values"]
             model_inputs = {"images": [], "faces": [], "pixel_values": pixel_values.to(self.dtype)}
             scores = self.forward(model_inputs)["scores"].tolist()
-            results.extend(self._verdict(score, threshold) for score in scores)
+            results.extend(FaceVerdict.from_score(score, self.model.config, threshold) for score in scores)
         return results
 
-    def postprocess(self, model_outputs: dict, threshold: float | None = None) -> list[dict]:
+    def postprocess(self, model_outputs: dict, threshold: float | None = None) -> list[ImageResult]:
         scores = iter(model_outputs["scores"].tolist())
         heatmaps = iter(model_outputs["heatmaps"]) if model_outputs["heatmaps"] is not None else None
         results = []
         for image, faces in zip(model_outputs["images"], model_outputs["faces"]):
-            face_results, face_heatmaps = [], []
-            for face in faces:
-                face_result = self._face_result(face, next(scores), threshold)
-                if heatmaps is not None:
-                    heatmap = next(heatmaps)
-                    face_heatmaps.append(heatmap)
-                    face_result["heatmap"] = heatmap
-                    face_result["face_overlay"] = face_overlay(face, heatmap, self.model.config.image_size)
-                face_results.append(face_result)
-            result = image_verdict(face_results)
+            face_results = [self._face_result(face, next(scores), threshold, heatmaps) for face in faces]
+            overlay = None
             if heatmaps is not None:
-                result["overlay"] = image_overlay(image, faces, face_heatmaps)
-            results.append(result)
+                overlay = image_overlay(image, faces, [face.heatmap for face in face_results])
+            results.append(ImageResult.from_faces(face_results, overlay=overlay))
         return results
 
-    def _face_result(self, face: Face, score: float, threshold: float | None) -> dict:
-        return {
-            "box": [round(v, 2) for v in face.box],
-            "detection_confidence": face.confidence,
-            "landmarks": [[round(x, 2), round(y, 2)] for x, y in face.landmarks],
-            **self._verdict(score, threshold),
-        }
-
-    def _verdict(self, score: float, threshold: float | None) -> dict:
-        config = self.model.config
-        return {"score": score, "probabilities": config.probabilities(score), "label": config.label_for(score, threshold)}
-
-
-def image_verdict(face_results: list[dict]) -> dict:
-    """The image-level result: the verdict and fake probability of its most suspicious face."""
-    if not face_results:
-        return {"label": None, "fake_probability": None, "num_faces": 0, "faces": [], "message": NO_FACE_MESSAGE}
-    suspect = max(face_results, key=lambda face: face["probabilities"]["fake"])
-    return {
-        "label": suspect["label"],
-        "fake_probability": suspect["probabilities"]["fake"],
-        "num_faces": len(face_results),
-        "faces": face_results,
-    }
+    def _face_result(self, face: Face, score: float, threshold: float | None, heatmaps) -> FaceResult:
+        verdict = FaceVerdict.from_score(score, self.model.config, threshold)
+        heatmap = next(heatmaps) if heatmaps is not None else None
+        return FaceResult(
+            **verdict,
+            box=[round(v, 2) for v in face.box],
+            detection_confidence=face.confidence,
+            landmarks=[[round(x, 2), round(y, 2)] for x, y in face.landmarks],
+            heatmap=heatmap,
+            face_overlay=face_overlay(face, heatmap, self.model.config.image_size) if heatmap is not None else None,
+        )
 
 
-def unreadable(reason: str) -> dict:
-    """The result for an input that could not be read or analysed: no verdict, no faces, and the reason."""
-    return {"label": None, "fake_probability": None, "num_faces": 0, "faces": [], "error": reason}
+def load_pipeline(model: str | os.PathLike | None = None, revision: str | None = None, **kwargs):
+    """The `deepfake-detection` pipeline for a Hub repo id or local folder (default: `default_model_id()`).
+
+    The model's code comes from this package, never from the repo, so no remote code runs.
+
+    This is the one loading boundary: whatever stops the model loading (unreachable repo, damaged or half-downloaded
+    weights, an invalid config or processor config) becomes a `ModelNotAvailableError` that says what to do.
+    """
+    from transformers import pipeline
+
+    from . import register
+
+    register()
+    model = str(model or default_model_id())
+    revision = revision or default_revision()
+    try:
+        return pipeline("deepfake-detection", model=model, revision=revision, trust_remote_code=False, **kwargs)
+    except Exception as error:  # noqa: BLE001 - loaders raise dozens of types; all mean "this model cannot load"
+        raise model_not_available(model, revision, error) from error
 
 
-def relabel(result: dict, config, threshold: float) -> dict:
-    """The same result with every verdict recomputed at another threshold, without running the model again."""
-    faces = [{**face, "label": config.label_for(face["score"], threshold)} for face in result["faces"]]
-    return {**result, **image_verdict(faces)}
-
-
-def to_json(result: dict) -> dict:
-    """The result without images and arrays (heatmaps, overlays), ready for `json.dumps`."""
-    drop = (np.ndarray, torch.Tensor)
-    faces = [
-        {k: v for k, v in face.items() if not isinstance(v, drop) and not hasattr(v, "save")} for face in result["faces"]
-    ]
-    top = {k: v for k, v in result.items() if k != "faces" and not isinstance(v, drop) and not hasattr(v, "save")}
-    return {**top, "faces": faces}

@@ -18,13 +18,16 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
-from ..faces import Face, FaceDetector
-from ..images import ImageLoadError
+from ..faces import FACE_MODES, Face, FaceDetector
+from ..dataset import image_path, read_image_value
+from ..errors import ImageLoadError
 
-FACE_MODES = ("detect", "crops")
 NO_GROUP = -1
+FAKE, REAL = LABELS.index("fake"), LABELS.index("real")
+"""The label indices of `FaceCrops.labels` (the model's `id2label` order)."""
 DEFAULT_CACHE_DIR = Path(os.environ.get("DEEPFAKE_DETECTION_CACHE", Path.home() / ".cache" / "deepfake-detection"))
 
 
@@ -112,10 +115,7 @@ class _CropMaker:
 
     def crop(self, value) -> tuple[np.ndarray, np.ndarray, str]:
         """One image's crop, landmarks (NaN when unknown) and status ("ok" or why it has no crop)."""
-        import torch
         from PIL import Image
-
-        from ..evaluation import read_image_value
 
         size = self.config.face_crop_size
         crop, points, status = np.zeros((size, size, 3), np.uint8), np.full((5, 2), np.nan, np.float32), "ok"
@@ -126,7 +126,7 @@ class _CropMaker:
             else:
                 found = self.detector.detect(image)
                 if found:
-                    crop = found[0].crop.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()
+                    crop = np.asarray(found[0].crop_image())
                     points = crop_landmarks(found[0], image.size, size, self.config.face_margin)
                 else:
                     status = "no face detected"
@@ -137,10 +137,32 @@ class _CropMaker:
         return crop, points, status
 
 
-def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: str) -> str:
-    """A name for the cached crops: the dataset's fingerprint and every setting that changes a crop."""
+def source_fingerprint(table: datasets.Dataset, image_column: str = "image") -> str:
+    """What the crops are cut from: for image files, each file's resolved path, size and modification time (so the
+    same folder reached by another path hits the cache, and an edited file misses it); otherwise the dataset's
+    own fingerprint (a Hub revision, or in-memory bytes)."""
+    column = table.data.column(image_column).combine_chunks()
+    if pa.types.is_struct(column.type):
+        if column.field("bytes").null_count < len(column):
+            return table._fingerprint
+        column = column.field("path")
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        return table._fingerprint
+    digest = hashlib.sha256()
+    for path in column.to_pylist():
+        try:
+            resolved = Path(path).resolve()
+            stat = resolved.stat()
+        except (OSError, TypeError):
+            return table._fingerprint
+        digest.update(f"{resolved}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: str, image_column: str = "image") -> str:
+    """A name for the cached crops: where the images come from and every setting that changes a crop."""
     settings = {
-        "fingerprint": table._fingerprint,
+        "source": source_fingerprint(table, image_column),
         "faces": faces,
         "crop_size": config.face_crop_size,
         "margin": config.face_margin,
@@ -173,30 +195,8 @@ def prepare_face_crops(
     """
     if faces not in FACE_MODES:
         raise ValueError(f"faces must be one of {FACE_MODES}, got {faces!r}.")
-    size = config.face_crop_size
-    cache_dir = Path(cache_dir or DEFAULT_CACHE_DIR) / "crops"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / f"{cache_key(table, config, faces)}.arrow"
-    features = datasets.Features(
-        {
-            "crop": datasets.Value("binary"),
-            "landmarks": datasets.List(datasets.Value("float32"), length=10),
-            "status": datasets.Value("string"),
-        }
-    )
-    num_proc = num_proc if num_proc is not None else min(os.cpu_count() or 1, 8)
-    cropped = table.map(
-        _CropMaker(config, faces, image_column),
-        batched=True,
-        batch_size=32,
-        features=features,
-        remove_columns=table.column_names,
-        cache_file_name=str(cache_file),
-        num_proc=num_proc if len(table) >= 256 and num_proc > 1 else None,
-        desc=f"Face crops ({faces})",
-    )
-    statuses = cropped["status"]
-    paths = [value.get("path") or "" if isinstance(value, dict) else str(value) for value in table[image_column]]
+    cropped = _cached_crops(table, config, faces, image_column, cache_dir, num_proc)
+    paths = [image_path(value) for value in table[image_column]]
     label_names = [labels.get(value) for value in table[label_column]]
     if group_column:
         group_names = table[group_column]
@@ -205,7 +205,7 @@ def prepare_face_crops(
     else:
         group_names = [None] * len(table)
     keep, skipped = [], []
-    for index, (status, label) in enumerate(zip(statuses, label_names)):
+    for index, (status, label) in enumerate(zip(cropped["status"], label_names)):
         if status != "ok":
             skipped.append((paths[index], status))
         elif label is None:
@@ -214,6 +214,7 @@ def prepare_face_crops(
             keep.append(index)
     group_ids = {name: number for number, name in enumerate(sorted({g for g in group_names if g is not None}))}
     kept = cropped.select(keep)
+    size = config.face_crop_size
     pixels = np.empty((len(keep), size, size, 3), np.uint8)
     for index, crop in enumerate(kept["crop"]):
         pixels[index] = np.frombuffer(crop, np.uint8).reshape(size, size, 3)
@@ -224,4 +225,30 @@ def prepare_face_crops(
         landmarks=np.array(kept["landmarks"], np.float32).reshape(len(keep), 5, 2),
         paths=[paths[i] for i in keep],
         skipped=skipped,
+    )
+
+
+def _cached_crops(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: str, image_column: str,
+                  cache_dir: str | os.PathLike | None, num_proc: int | None) -> datasets.Dataset:
+    """One row per image (`crop` bytes, `landmarks`, `status`), computed in parallel once and then read from disk."""
+    cache_dir = Path(cache_dir or DEFAULT_CACHE_DIR) / "crops"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = cache_dir / f"{cache_key(table, config, faces, image_column)}.arrow"
+    features = datasets.Features(
+        {
+            "crop": datasets.Value("binary"),
+            "landmarks": datasets.List(datasets.Value("float32"), length=10),
+            "status": datasets.Value("string"),
+        }
+    )
+    num_proc = num_proc if num_proc is not None else min(os.cpu_count() or 1, 8)
+    return table.map(
+        _CropMaker(config, faces, image_column),
+        batched=True,
+        batch_size=32,
+        features=features,
+        remove_columns=table.column_names,
+        cache_file_name=str(cache_file),
+        num_proc=num_proc if len(table) >= 256 and num_proc > 1 else None,
+        desc=f"Face crops ({faces})",
     )

@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..configuration_deepfake_detector import LABELS
 from ..image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from .augment import AugmentSettings, augment, self_blend
-from .crops import FaceCrops
+from .crops import FAKE, FaceCrops
 
-FAKE = LABELS.index("fake")
 TEMPLATE_LANDMARKS = np.array([[0.34, 0.42], [0.66, 0.42], [0.5, 0.58], [0.37, 0.75], [0.63, 0.75]], np.float32)
 """Where MTCNN's five landmarks fall in a typical tight face crop, as fractions of its side: used when a crop has
 none (crops mode), so it can still be self-blended."""

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ..configuration_deepfake_detector import LABELS
-from .crops import NO_GROUP
+from .crops import FAKE, NO_GROUP, REAL
 
-FAKE, REAL = LABELS.index("fake"), LABELS.index("real")
 
 
 class PairedSampler(torch.utils.data.Sampler[int]):

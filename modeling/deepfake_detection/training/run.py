@@ -9,7 +9,7 @@ from typing import Any
 import datasets
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
-from ..evaluation import image_column_undecoded, label_mapping, load_split
+from ..dataset import image_column_undecoded, label_mapping, load_split
 from .crops import FaceCrops, prepare_face_crops, read_pairs_csv
 from .trainer import TrainingRecipe, data_summary, train
 

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn import metrics as skm
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
 from ..export import hardware_description
+from ..metrics import ranking_metrics
 from ..image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from ..modeling_deepfake_detector import DeepfakeDetectorForImageClassification
 from .augment import AugmentSettings
-from .crops import FaceCrops
+from .crops import FAKE, FaceCrops
 from .data import CropCollator, FaceCropDataset
 from .pairs import PairedSampler
 
@@ -82,14 +82,11 @@ def score_metrics(eval_prediction: EvalPrediction, config: DeepfakeDetectorConfi
     """ROC-AUC and average precision (fake = positive, from scores) and accuracy at the config's threshold."""
     logits = torch.as_tensor(np.asarray(eval_prediction.predictions, dtype=np.float32))
     probabilities = logits.softmax(dim=-1).numpy()
-    is_fake = np.asarray(eval_prediction.label_ids) == LABELS.index("fake")
-    fake_probability = probabilities[:, LABELS.index("fake")]
+    is_fake = np.asarray(eval_prediction.label_ids) == FAKE
     scores = probabilities[:, config.label2id[config.score_label]]
     predicted = np.array([config.label_for(score) == "fake" for score in scores])
-    both_classes = 0 < is_fake.sum() < len(is_fake)
     return {
-        "roc_auc": float(skm.roc_auc_score(is_fake, fake_probability)) if both_classes else float("nan"),
-        "average_precision": float(skm.average_precision_score(is_fake, fake_probability)) if both_classes else float("nan"),
+        **ranking_metrics(is_fake, probabilities[:, FAKE]),
         "accuracy": float((predicted == is_fake).mean()),
     }
 
@@ -160,7 +157,7 @@ class ProgressCallback(TrainerCallback):
 
 def data_summary(train_crops: FaceCrops, eval_crops: FaceCrops, dataset_name: str | None = None) -> dict:
     """How many faces the run trained and validated on, and how many fakes had their real original to pair with."""
-    paired = (train_crops.labels == LABELS.index("fake")) & (train_crops.groups >= 0)
+    paired = (train_crops.labels == FAKE) & (train_crops.groups >= 0)
     return {"dataset": dataset_name, "train_faces": len(train_crops), "paired_fakes": int(paired.sum()),
             "eval_faces": len(eval_crops), "left_out": len(train_crops.skipped) + len(eval_crops.skipped)}
 

@@ -1,0 +1,254 @@
+"""Results on disk and on the Hub: evaluation results written (CSV, JSON, plots), read back (for the Space), and
+published into the model repo's `eval/` folder and its card's model-index; a video's frame table and timeline.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub.errors import EntryNotFoundError
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn import metrics as skm
+
+from .hub import is_local
+from .metrics import CLASS_ORDER, METRIC_NAMES, NEGATIVE_LABEL, POSITIVE_LABEL, THRESHOLDED_METRICS, Prediction
+
+PREDICTIONS_FILE = "predictions.csv"
+METRICS_FILE = "metrics.json"
+PLOT_FILES = {
+    "confusion_matrix": "confusion_matrix.png",
+    "roc_curve": "roc_curve.png",
+    "score_histogram": "score_histogram.png",
+}
+"""Each plot's name and its file in a results folder."""
+RESULTS_ROOT = "eval"
+"""The folder of a model repo that holds one `<dataset>-<split>/` results folder per evaluation."""
+TASK_TYPE = "image-classification"
+TASK_NAME = "Deepfake detection"
+PREDICTION_COLUMNS = tuple(item.name for item in fields(Prediction))
+VIDEO_TABLE_COLUMNS = ("frame", "time_s", "track", "box", "score", "fake_probability", "label")
+"""The columns of a video's `NAME.frames.csv` (`VideoResult.table()`), one row per face per sampled frame."""
+
+
+@dataclass
+class SavedResults:
+    """A results folder read back: its metrics and the plots it holds (by `PLOT_FILES` name)."""
+
+    folder: Path
+    metrics: dict[str, Any]
+    plots: dict[str, Path]
+
+
+def write_results(rows: Sequence[Prediction], metrics: dict[str, Any], config, output_dir: Path) -> dict[str, Path]:
+    """Write predictions.csv, metrics.json and the plots; return them by name."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files = {"predictions": output_dir / PREDICTIONS_FILE, "metrics": output_dir / METRICS_FILE}
+    with files["predictions"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=PREDICTION_COLUMNS)
+        writer.writeheader()
+        writer.writerows(asdict(row) for row in rows)
+    files["metrics"].write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    files.update(save_plots(rows, metrics, config, output_dir))
+    return files
+
+
+def read_results(folder: str | Path) -> SavedResults:
+    """A folder written by `write_results` (or downloaded from a repo's `eval/`): its metrics and plots."""
+    folder = Path(folder)
+    metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+    plots = {name: folder / file for name, file in PLOT_FILES.items() if (folder / file).is_file()}
+    return SavedResults(folder=folder, metrics=metrics, plots=plots)
+
+
+def find_results(root: str | Path) -> dict[str, Path]:
+    """Every results folder under `root` (a model folder or repo snapshot), by its path relative to `root`."""
+    root = Path(root)
+    found = sorted(root.glob(f"{RESULTS_ROOT}/**/{METRICS_FILE}"))
+    return {str(path.parent.relative_to(root)): path.parent for path in found}
+
+
+def published_results(model: str, revision: str | None = None) -> dict[str, Path]:
+    """The results published with a model (a local folder or a Hub repo's `eval/`); none when it cannot be reached."""
+    if is_local(model):
+        return find_results(model)
+    from huggingface_hub import snapshot_download
+
+    try:
+        root = snapshot_download(model, revision=revision, allow_patterns=[f"{RESULTS_ROOT}/*"])
+    except Exception:  # noqa: BLE001 - offline and not cached, unreachable Hub: nothing published to show
+        return {}
+    return find_results(root)
+
+
+def _figure() -> tuple[Figure, Any]:
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def save_plots(rows: Sequence[Prediction], metrics: dict[str, Any], config, output_dir: Path) -> dict[str, Path]:
+    """The confusion matrix, the ROC curve (both classes needed) and the score histogram, drawn with Agg."""
+    scored = [row for row in rows if row.scored]
+    if not scored:
+        return {}
+    where = f"{metrics['dataset']['id']} ({metrics['dataset']['split']})"
+    figures = {"confusion_matrix": confusion_matrix_figure(scored, config, where),
+               "score_histogram": histogram_figure(scored, config, where)}
+    if metrics.get("roc_auc") is not None:
+        figures["roc_curve"] = roc_figure(scored, metrics, where)
+    files = {}
+    for name in PLOT_FILES:
+        if name in figures:
+            files[name] = output_dir / PLOT_FILES[name]
+            figures[name].savefig(files[name], dpi=120)
+    return files
+
+
+def confusion_matrix_figure(scored: Sequence[Prediction], config, where: str) -> Figure:
+    figure, ax = _figure()
+    skm.ConfusionMatrixDisplay.from_predictions(
+        [row.label for row in scored], [row.predicted_label for row in scored], labels=list(CLASS_ORDER), ax=ax,
+        colorbar=False,
+    )
+    ax.set_title(f"Threshold {config.threshold} on P({config.score_label})\n{where}", fontsize=9)
+    return figure
+
+
+def roc_figure(scored: Sequence[Prediction], metrics: dict[str, Any], where: str) -> Figure:
+    figure, ax = _figure()
+    skm.RocCurveDisplay.from_predictions(
+        [row.label for row in scored], [row.fake_score for row in scored], pos_label=POSITIVE_LABEL, ax=ax,
+        name=f"fake vs real (EER {metrics['eer']:.3f})", plot_chance_level=True,
+    )
+    ax.set_title(where, fontsize=9)
+    return figure
+
+
+def histogram_figure(scored: Sequence[Prediction], config, where: str) -> Figure:
+    figure, ax = _figure()
+    bins = np.linspace(0, 1, 26)
+    for label in (NEGATIVE_LABEL, POSITIVE_LABEL):
+        values = [row.fake_score for row in scored if row.label == label]
+        ax.hist(values, bins=bins, alpha=0.6, label=f"{label} (n={len(values)})")
+    cut = config.threshold if config.score_label == POSITIVE_LABEL else 1 - config.threshold
+    ax.axvline(cut, color="black", linestyle="--", label=f"threshold ({config.threshold} on P({config.score_label}))")
+    ax.set_xlabel("fake probability")
+    ax.set_ylabel("images")
+    ax.set_title(where, fontsize=9)
+    ax.legend()
+    return figure
+
+
+def eval_results(metrics: dict[str, Any]) -> list[EvalResult]:
+    """The metrics as `EvalResult`s for the card's model-index; metrics that could not be computed are left out."""
+    dataset = metrics["dataset"]
+    results = []
+    for key, name in METRIC_NAMES.items():
+        if metrics.get(key) is None:
+            continue
+        args = {"positive_label": POSITIVE_LABEL, "faces": metrics["faces"]}
+        if key in THRESHOLDED_METRICS:
+            args.update(threshold=metrics["threshold"], score_label=metrics["score_label"])
+        results.append(
+            EvalResult(
+                task_type=TASK_TYPE,
+                task_name=TASK_NAME,
+                dataset_type=dataset["id"],
+                dataset_name=dataset["id"],
+                dataset_split=dataset["split"],
+                dataset_revision=dataset["revision"],
+                metric_type=key,
+                metric_name=name,
+                metric_value=metrics[key],
+                metric_args=args,
+            )
+        )
+    return results
+
+
+
+def card_with_results(repo_id: str, metrics: dict[str, Any]) -> ModelCard:
+    """The repo's model card with these results in its model-index; other results, metadata and text are kept.
+
+    Earlier results for the same dataset and split are replaced.
+    """
+    try:
+        card = ModelCard.load(repo_id)
+    except EntryNotFoundError:
+        data = ModelCardData(library_name="transformers", pipeline_tag=TASK_TYPE, tags=["deepfake-detection"])
+        card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n# {repo_id.split('/')[-1]}\n")
+    new = eval_results(metrics)
+    same = {(result.task_type, result.dataset_type, result.dataset_config, result.dataset_split) for result in new}
+    kept = [
+        result
+        for result in card.data.eval_results or []
+        if (result.task_type, result.dataset_type, result.dataset_config, result.dataset_split) not in same
+    ]
+    card.data.eval_results = kept + new
+    card.data.model_name = card.data.model_name or repo_id.split("/")[-1]
+    return card
+
+
+
+def results_folder(metrics: dict[str, Any]) -> str:
+    """Where in the model repo these results go: `eval/<dataset>-<split>`."""
+    dataset = metrics["dataset"]
+    name = dataset["id"] if not Path(dataset["id"]).is_absolute() else Path(dataset["id"]).name
+    return f"{RESULTS_ROOT}/{re.sub(r'[^A-Za-z0-9._-]+', '-', name.replace('/', '--'))}-{dataset['split']}"
+
+
+
+def push_results(files: dict[str, Path], metrics: dict[str, Any], repo_id: str) -> str:
+    """Upload the result files under `eval/` and the updated model card to `repo_id` in one commit; return its URL."""
+    folder = results_folder(metrics)
+    card = card_with_results(repo_id, metrics)
+    operations = [CommitOperationAdd(f"{folder}/{path.name}", str(path)) for path in files.values()]
+    operations.append(CommitOperationAdd("README.md", card.content.encode("utf-8")))
+    dataset = metrics["dataset"]
+    commit = HfApi().create_commit(
+        repo_id, operations, commit_message=f"Evaluation on {dataset['id']} ({dataset['split']})"
+    )
+    return commit.commit_url
+
+
+def timeline_figure(result, config, threshold: float | None = None) -> Figure:
+    """Fake probability over time, one line per person (track), with the decision threshold (the config's, or the
+    one given) drawn on the fake-probability scale."""
+    threshold = config.threshold if threshold is None else threshold
+    figure, ax = _figure()
+    for track in result.tracks:
+        ax.plot(track.times_s, track.fake_probabilities, marker="o", markersize=3,
+                label=f"person {track.track_id}: {track.label} ({result.aggregation} {track.probabilities['fake']:.2f})")
+    cut = threshold if config.score_label == POSITIVE_LABEL else 1 - threshold
+    ax.axhline(cut, color="black", linestyle="--", label=f"threshold ({threshold:g} on P({config.score_label}))")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("fake probability")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def write_video_outputs(result, config, folder: Path, name: str) -> dict[str, Path]:
+    """Write a video's per-frame, per-face table (`NAME.frames.csv`), its timeline plot (`NAME.timeline.png`) and
+    its frames that carry Grad-CAM overlays (`NAME.frameN.png`); return them by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"frames": folder / f"{name}.frames.csv", "timeline": folder / f"{name}.timeline.png"}
+    rows = result.table()
+    with files["frames"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=VIDEO_TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows({**row, "box": " ".join(f"{v:g}" for v in row["box"])} for row in rows)
+    timeline_figure(result, config).savefig(files["timeline"], dpi=120)
+    for frame in result.frames:
+        if frame.overlay is not None:
+            files[f"frame{frame.index}"] = folder / f"{name}.frame{frame.index}.png"
+            frame.overlay.save(files[f"frame{frame.index}"])
+    return files

@@ -1,0 +1,72 @@
+"""`deepfake-detection train`: the command's options (defaults from `TrainingRecipe`) and what it prints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..cli import positive_int
+from ..errors import EvaluationError
+from .trainer import TrainingRecipe
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train a detector (see `training.train_on_dataset`) and print where the best model and its metrics are."""
+    from .run import train_on_dataset
+
+    try:
+        recipe = TrainingRecipe(
+            image_size=args.image_size, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            weight_decay=args.weight_decay, max_steps=args.max_steps, eval_every=args.eval_every,
+            paired=not args.no_pairs, self_blend_fraction=args.self_blend, augment=not args.no_augment,
+            seed=args.seed, precision=args.precision,
+        )
+        best = train_on_dataset(
+            args.dataset, args.output_dir, recipe, train_split=args.train_split, eval_split=args.eval_split,
+            faces=args.faces, pairs_csv=args.pairs_csv, limit=args.limit, init_model=args.init_model,
+            resume=args.resume, cache_dir=args.cache_dir, num_proc=args.num_proc,
+        )
+    except (EvaluationError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if best:
+        auc = best["metrics"].get("eval_roc_auc")
+        print(f"Best model: {args.output_dir}/best-model (step {best['step']}, validation ROC-AUC {auc:.4f})")
+    return 0
+
+
+def add_train_parser(commands) -> None:
+    parser = commands.add_parser("train", help="Train a detector on a labelled dataset of real and fake faces.")
+    parser.add_argument("--dataset", required=True, help="Hub dataset id or local folder (as for evaluate).")
+    parser.add_argument("--output-dir", required=True, help="Checkpoints, metrics.jsonl, best.json and best-model/.")
+    parser.add_argument("--train-split", default="train")
+    parser.add_argument("--eval-split", default="validation", help="Split for ROC-AUC during training.")
+    parser.add_argument("--faces", choices=["detect", "crops"], default="detect",
+                        help="detect: crop each image's face as inference does (cached); crops: images are crops.")
+    parser.add_argument("--pairs-csv", default=None,
+                        help="CSV with file and source_video columns pairing fakes with their reals "
+                        "(default: the dataset's source_video column, or metadata.csv in a local folder).")
+    recipe = TrainingRecipe()
+    parser.add_argument("--image-size", type=positive_int, default=recipe.image_size, help="Classifier input side.")
+    parser.add_argument("--batch-size", type=positive_int, default=recipe.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=recipe.learning_rate)
+    parser.add_argument("--weight-decay", type=float, default=recipe.weight_decay)
+    parser.add_argument("--max-steps", type=positive_int, default=recipe.max_steps, help="Length of the cosine schedule.")
+    parser.add_argument("--eval-every", type=positive_int, default=recipe.eval_every,
+                        help="Validate and checkpoint every N steps.")
+    parser.add_argument("--self-blend", type=float, default=recipe.self_blend_fraction,
+                        help="Fraction of reals also shown self-blended, as extra fakes, per epoch (0 disables).")
+    parser.add_argument("--no-pairs", action="store_true", help="Plain shuffled batches instead of real/fake pairs.")
+    parser.add_argument("--no-augment", action="store_true", help="Turn off flip, colour, JPEG, rescale, cutout.")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=recipe.precision,
+                        help="auto: bf16 autocast where the hardware runs it natively, else fp32.")
+    parser.add_argument("--seed", type=int, default=recipe.seed)
+    parser.add_argument("--limit", type=positive_int, default=None, help="Use a random sample of N rows per split.")
+    parser.add_argument("--init-model", default=None, help="Warm-start from this model folder (new schedule).")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                        help="Continue from the newest checkpoint in --output-dir (or from CHECKPOINT).")
+    parser.add_argument("--cache-dir", default=None, help="Where face crops are cached (default ~/.cache/...).")
+    parser.add_argument("--num-proc", type=positive_int, default=None, help="Processes for face cropping.")
+    parser.set_defaults(run=train)
+
+

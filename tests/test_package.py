@@ -1,0 +1,91 @@
+"""The package's shape: a cheap import, registration on first use, self-contained remote code, a README map that
+matches the tree, and modules and functions small enough to read."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import deepfake_detection
+from deepfake_detection.export import REMOTE_CODE_FILES
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "modeling" / "deepfake_detection"
+MAX_MODULE_LINES = 320
+MAX_FUNCTION_LINES = 60
+
+
+def run_python(code: str) -> str:
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return completed.stdout.strip()
+
+
+def test_importing_the_package_loads_nothing_heavy():
+    heavy = ("torch", "transformers", "numpy", "PIL", "datasets", "facenet_pytorch", "sklearn")
+    loaded = run_python(f"import sys, deepfake_detection; print([m for m in {heavy!r} if m in sys.modules])")
+    assert loaded == "[]"
+
+
+def test_first_use_of_a_model_class_registers_the_auto_classes_and_the_task():
+    out = run_python(
+        "import deepfake_detection\n"
+        "from transformers import AutoConfig\n"
+        "from transformers.pipelines import PIPELINE_REGISTRY\n"
+        "print('deepfake-detection' in PIPELINE_REGISTRY.get_supported_tasks())\n"
+        "deepfake_detection.DeepfakeDetectorConfig\n"
+        "print(type(AutoConfig.for_model('deepfake_detector')).__name__)\n"
+        "print('deepfake-detection' in PIPELINE_REGISTRY.get_supported_tasks())\n"
+    )
+    assert out.splitlines() == ["False", "DeepfakeDetectorConfig", "True"]
+
+
+def test_every_public_name_resolves_and_unknown_names_fail():
+    for name in deepfake_detection.__all__:
+        assert getattr(deepfake_detection, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        deepfake_detection.nonexistent  # noqa: B018
+
+
+def test_remote_code_files_import_only_each_other_and_third_party_packages():
+    allowed = {Path(name).stem for name in REMOTE_CODE_FILES}
+    for name in REMOTE_CODE_FILES:
+        tree = ast.parse((PACKAGE / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.level == 1 and node.module in allowed, f"{name} imports .{node.module}"
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+                modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module]
+                assert not any(module.startswith("deepfake_detection") for module in modules), name
+
+
+def readme_module_map() -> set[str]:
+    """The names listed under `modeling/deepfake_detection/` in the README's layout block."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    package = block.split("modeling/deepfake_detection/\n", 1)[1].split("\nscripts/", 1)[0]
+    return {match for match in re.findall(r"^  ([\w.]+/?)", package, flags=re.MULTILINE)}
+
+
+def test_the_readme_module_map_matches_the_tree():
+    on_disk = {path.name for path in PACKAGE.glob("*.py")}
+    on_disk |= {f"{path.name}/" for path in PACKAGE.iterdir() if path.is_dir() and not path.name.startswith("__")}
+    assert readme_module_map() == on_disk
+
+
+def test_modules_and_functions_stay_small():
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{path.relative_to(ROOT)}: {node.name} is {length} lines")
+    assert too_long == []

@@ -1,0 +1,248 @@
+"""Videos: frames sampled by seeking, faces followed through time, one verdict per person and per video, bad files
+named. Clips are generated here with OpenCV (and, for rotation metadata, audio-only and unsupported codecs, the ffmpeg
+binary that imageio-ffmpeg ships); nothing is committed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepfake_detection import VideoLoadError, load_pipeline
+from deepfake_detection.cli import main
+from deepfake_detection.tracking import aggregate, box_iou, link_tracks
+from deepfake_detection.video import MAX_FRAMES, frame_indices, sample_frames
+from model_factory import astronaut
+
+FPS = 10
+SIZE = (640, 360)
+
+
+def face_patch(side: int = 160, mirrored: bool = False) -> np.ndarray:
+    """The astronaut's face, as a square RGB patch."""
+    face = astronaut().crop((140, 20, 340, 220)).resize((side, side))
+    return np.asarray(face.transpose(Image.FLIP_LEFT_RIGHT) if mirrored else face)
+
+
+def canvas() -> np.ndarray:
+    return np.full((SIZE[1], SIZE[0], 3), 90, np.uint8)
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fourcc: str = "MJPG") -> Path:
+    """RGB frames written as a video (MJPG in .avi by default: every frame a key frame, little loss)."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), FPS, (width, height))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} to {path.suffix}"
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
+    return path
+
+
+def moving_face_frames(count: int = 12) -> list[np.ndarray]:
+    """One face sliding from left to right across the frame."""
+    patch, frames = face_patch(), []
+    for step in range(count):
+        frame = canvas()
+        x = 20 + step * (SIZE[0] - 200) // (count - 1)
+        frame[100:260, x : x + 160] = patch
+        frames.append(frame)
+    return frames
+
+
+def two_face_frames(count: int = 8) -> list[np.ndarray]:
+    """Two faces standing still side by side (the right one mirrored)."""
+    frame = canvas()
+    frame[100:260, 40:200] = face_patch()
+    frame[100:260, 420:580] = face_patch(mirrored=True)
+    return [frame.copy() for _ in range(count)]
+
+
+def ffmpeg(*args: str) -> None:
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="imageio-ffmpeg (dev extra) makes the odd clips")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def detector(model_dir):
+    return load_pipeline(model_dir)
+
+
+@pytest.fixture(scope="module")
+def moving_clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("video") / "moving.avi", moving_face_frames())
+
+
+def test_frame_indices_are_even_bounded_and_follow_fps():
+    assert frame_indices(100, 25.0, num_frames=5) == [0, 25, 50, 74, 99]
+    assert frame_indices(3, 25.0, num_frames=32) == [0, 1, 2]
+    assert frame_indices(50, 25.0, fps=5) == list(range(0, 50, 5))
+    long_video = frame_indices(10_000_000, 30.0, fps=30)
+    assert len(long_video) == MAX_FRAMES and long_video[0] == 0 and long_video[-1] == 9_999_999
+    with pytest.raises(ValueError, match="num_frames must be at least 1"):
+        frame_indices(10, 25.0, num_frames=0)
+
+
+def test_sampling_seeks_to_the_frames_it_names(tmp_path):
+    frames = [np.full((64, 64, 3), 10 * value, np.uint8) for value in range(20)]  # frame k is grey 10k
+    clip = write_clip(tmp_path / "grey.avi", frames)
+    sampled, info = sample_frames(clip, num_frames=4)
+    assert info.frame_count == 20 and info.fps == pytest.approx(FPS)
+    assert [frame.index for frame in sampled] == [0, 6, 13, 19]
+    assert [round(float(np.asarray(frame.image).mean()) / 10) for frame in sampled] == [0, 6, 13, 19]
+    assert [frame.time_s for frame in sampled] == pytest.approx([0, 0.6, 1.3, 1.9])
+
+
+def test_a_video_and_the_same_frames_as_images_give_the_same_scores(detector, moving_clip):
+    result = detector(str(moving_clip), video_options={"num_frames": 6})
+    images = [frame.image for frame in sample_frames(moving_clip, num_frames=6)[0]]
+    as_images = detector(images)
+    assert [frame.index for frame in result.frames] == [0, 2, 4, 7, 9, 11]
+    for frame, image_result in zip(result.frames, as_images):
+        assert [face.score for face in frame.faces] == pytest.approx([face.score for face in image_result.faces])
+        assert len(frame.faces) == 1
+
+
+def test_a_moving_face_is_one_track_and_two_faces_are_two(detector, moving_clip, tmp_path):
+    moving = detector.analyse_video(moving_clip, num_frames=12)
+    assert moving.num_tracks == 1 and moving.frames_without_faces == 0
+    assert moving.tracks[0].frame_indices == list(range(12))
+    two = detector.analyse_video(write_clip(tmp_path / "two.avi", two_face_frames()), num_frames=8)
+    assert two.num_tracks == 2
+    left, right = sorted(two.tracks, key=lambda track: np.mean([f.faces[0].box[0] for f in two.frames]))
+    for track in two.tracks:
+        boxes = [face.box for frame in two.frames for face, tid in zip(frame.faces, frame.track_ids)
+                 if tid == track.track_id]
+        assert len(boxes) == 8 and len({round(box[0], -1) for box in boxes}) == 1  # one place, never swapped
+    assert two.suspect.probabilities["fake"] == max(track.probabilities["fake"] for track in two.tracks)
+    assert two.label == two.suspect.label and left is not right
+
+
+def test_linking_keeps_close_faces_apart_and_bridges_a_missed_frame():
+    a, b = [0, 0, 100, 100], [300, 0, 400, 100]
+    ids = link_tracks([[a, b], [b, a], [], [[5, 0, 105, 100]], [[310, 0, 410, 100]]])
+    assert ids == [[1, 2], [2, 1], [], [1], [2]]
+    assert link_tracks([[a], [], [], [], [a]]) == [[1], [], [], [], [2]]  # gap over max_gap: a new track
+    assert box_iou(a, [50, 0, 150, 100]) == pytest.approx(50 / 150)
+
+
+@pytest.mark.parametrize(
+    "rule, expected", [("mean", 0.44), ("median", 0.3), ("max", 0.9), ("topk", (0.9 + 0.8) / 2)]
+)
+def test_each_aggregation_computes_what_it_says(rule, expected):
+    assert aggregate([0.1, 0.9, 0.3, 0.8, 0.1], rule, top_k=2) == pytest.approx(expected)
+
+
+def test_video_verdict_uses_the_aggregate_and_relabels_without_the_model(detector, moving_clip):
+    result = detector.analyse_video(moving_clip, num_frames=6, aggregation="max")
+    track = result.tracks[0]
+    assert track.probabilities["fake"] == pytest.approx(max(track.fake_probabilities))
+    assert result.fake_probability == track.probabilities["fake"]
+    config = detector.model.config
+    score = track.score
+    stricter = result.relabel(config, threshold=min(score + 1e-3, 0.999))
+    assert stricter.tracks[0].label == config.other_label
+    assert stricter.tracks[0].fake_probabilities == track.fake_probabilities
+
+
+def test_the_most_suspicious_frames_get_gradcam_and_only_those(detector, moving_clip):
+    result = detector.analyse_video(moving_clip, num_frames=6, explain_frames=2)
+    explained = [frame for frame in result.frames if frame.overlay is not None]
+    assert [frame.index for frame in explained] == [frame.index for frame in result.suspicious_frames(2)]
+    assert all(face.heatmap is not None for frame in explained for face in frame.faces)
+    json.dumps(result.to_dict())
+
+
+def test_rotation_metadata_is_applied(detector, tmp_path):
+    plain = write_clip(tmp_path / "plain.mp4", two_face_frames(4), fourcc="mp4v")
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", "90", "-i", str(plain), "-c", "copy", str(rotated))
+    frames, info = sample_frames(rotated, num_frames=2)
+    assert frames[0].image.size == (SIZE[1], SIZE[0])  # portrait, as a phone shows it
+    assert (info.width, info.height) in {(SIZE[0], SIZE[1]), (SIZE[1], SIZE[0])}
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        ("corrupt", "not a readable video"),
+        ("empty", "the file is empty"),
+        ("truncated", "no frame could be decoded|not a readable video"),
+        ("audio_only", "not a readable video"),
+        ("missing", "no such file"),
+    ],
+)
+def test_bad_videos_get_a_one_line_reason_and_a_batch_goes_on(detector, moving_clip, tmp_path, make, message):
+    bad = tmp_path / f"{make}.mp4"
+    if make == "corrupt":
+        bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 500)
+    elif make == "empty":
+        bad.write_bytes(b"")
+    elif make == "truncated":
+        bad.write_bytes(write_clip(tmp_path / "full.mp4", moving_face_frames(), fourcc="mp4v").read_bytes()[:2000])
+    elif make == "audio_only":
+        ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", str(bad))
+    with pytest.raises(VideoLoadError, match=message):
+        detector(str(bad))
+    bad_result, good = detector([str(bad), str(moving_clip)], video_options={"num_frames": 4})
+    assert bad_result.label is None and len(bad_result.error.splitlines()) == 1
+    assert good.error is None and good.num_tracks == 1
+
+
+def test_a_video_without_faces_says_so(detector, tmp_path):
+    result = detector.analyse_video(write_clip(tmp_path / "empty.avi", [canvas()] * 5), num_frames=5)
+    assert result.label is None and result.frames_without_faces == 5 and "No face" in result.message
+
+
+def test_cli_predicts_videos_next_to_images_and_writes_the_frame_table(model_dir, moving_clip, tmp_path, capsys):
+    astronaut().save(tmp_path / "astronaut.png")
+    out = tmp_path / "out"
+    code = main(["predict", str(tmp_path / "astronaut.png"), str(moving_clip), "--model", str(model_dir),
+                 "--num-frames", "4", "--json", "--save-dir", str(out)])
+    rows = {Path(row["path"]).name: row for row in json.loads(capsys.readouterr().out)}
+    assert code == 0 and rows["astronaut.png"]["num_faces"] == 1
+    video = rows["moving.avi"]
+    assert video["num_tracks"] == 1 and video["frames_sampled"] == 4 and video["aggregation"] == "mean"
+    table = (out / "moving.frames.csv").read_text().splitlines()
+    assert table[0].startswith("frame,time_s,track") and len(table) == 5
+    assert (out / "moving.timeline.png").is_file()
+    assert len(list(out.glob("moving.frame*.png"))) >= 1
+
+
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way
+def test_evaluate_scores_a_folder_of_videos_per_video(detector, model_dir, tmp_path, capsys):
+    from deepfake_detection.evaluation import evaluate
+
+    folder = tmp_path / "videos"
+    (folder / "real").mkdir(parents=True)
+    (folder / "fake").mkdir()
+    write_clip(folder / "real" / "moving.avi", moving_face_frames())
+    write_clip(folder / "fake" / "two.avi", two_face_frames())
+    write_clip(folder / "fake" / "mirrored.avi", [frame[:, ::-1].copy() for frame in moving_face_frames()])
+    (folder / "real" / "broken.mp4").write_bytes(b"not a video at all")
+    result = evaluate(detector, folder, video_options={"num_frames": 4}, output_dir=tmp_path / "out", progress=False)
+    rows = {Path(row.path).name: row for row in result.rows}
+    assert rows["broken.mp4"].status == "unreadable" and "not a readable video" in rows["broken.mp4"].error
+    two = detector.analyse_video(folder / "fake" / "two.avi", num_frames=4)
+    assert rows["two.avi"].num_faces == 2 and rows["two.avi"].fake_score == pytest.approx(two.fake_probability)
+    assert rows["two.avi"].predicted_label == two.label and rows["moving.avi"].label == "real"
+    metrics = result.metrics
+    assert (metrics["n"], metrics["n_scored"], metrics["n_unreadable"]) == (4, 3, 1)
+    assert metrics["videos"] == {"aggregation": "mean", "num_frames": 4} and metrics["dataset"]["image_column"] == "video"
+    code = main(["evaluate", "--model", str(model_dir), "--dataset", str(folder), "--num-frames", "4",
+                 "--aggregation", "max", "--output-dir", str(tmp_path / "cli")])
+    assert code == 0 and "4 (3 scored" in capsys.readouterr().out
+    assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["videos"]["aggregation"] == "max"
+
+
+def test_progress_is_reported_for_decoding_each_batch_and_each_explained_frame(detector, moving_clip):
+    calls = []
+    detector.analyse_video(moving_clip, num_frames=6, batch_size=4, explain_frames=2,
+                           progress=lambda done, total, stage: calls.append((done, total, stage)))
+    assert calls == [(0, 6, "decoded"), (4, 6, "analysed"), (6, 6, "analysed"), (1, 2, "explained"),
+                     (2, 2, "explained")]
