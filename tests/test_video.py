@@ -194,6 +194,22 @@ def test_bad_videos_get_a_one_line_reason_and_a_batch_goes_on(detector, moving_c
     assert good.error is None and good.num_tracks == 1
 
 
+def test_zero_frames_unknown_codecs_and_oversized_files_are_named(detector, moving_clip, tmp_path, monkeypatch):
+    from deepfake_detection import video
+
+    empty_stream = tmp_path / "zero.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x64:r=10", "-frames:v", "0", "-c:v", "mpeg4", str(empty_stream))
+    with pytest.raises(VideoLoadError, match="has no frames|not a readable video"):
+        sample_frames(empty_stream)
+    unknown = tmp_path / "unknown.avi"
+    unknown.write_bytes(moving_clip.read_bytes().replace(b"MJPG", b"QQQQ"))  # a codec no decoder knows
+    with pytest.raises(VideoLoadError, match="codec"):
+        sample_frames(unknown)
+    monkeypatch.setattr(video, "MAX_VIDEO_BYTES", 10_000)
+    with pytest.raises(VideoLoadError, match=r"MB is over the 0 MB limit for videos \(video.MAX_VIDEO_BYTES\)"):
+        sample_frames(moving_clip)
+
+
 def test_a_video_without_faces_says_so(detector, tmp_path):
     result = detector.analyse_video(write_clip(tmp_path / "empty.avi", [canvas()] * 5), num_frames=5)
     assert result.label is None and result.frames_without_faces == 5 and "No face" in result.message

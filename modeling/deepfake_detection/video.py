@@ -89,7 +89,7 @@ def open_video(path: str | os.PathLike):
         raise VideoLoadError(f"{path}: the file is empty.")
     if size > MAX_VIDEO_BYTES:
         raise VideoLoadError(
-            f"{path}: {size / 1e9:.1f} GB is over the {MAX_VIDEO_BYTES / 1e9:.0f} GB limit for videos "
+            f"{path}: {size / 1e6:,.0f} MB is over the {MAX_VIDEO_BYTES / 1e6:,.0f} MB limit for videos "
             "(video.MAX_VIDEO_BYTES); cut or re-encode it smaller."
         )
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
