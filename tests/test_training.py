@@ -154,3 +154,27 @@ def test_train_command_on_a_folder_of_crops(tmp_path, capsys):
 def test_train_command_explains_a_bad_dataset(tmp_path, capsys):
     assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "run")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_the_crop_cache_key_follows_the_rows_taken_and_not_the_path_used(tmp_path):
+    import datasets
+
+    from deepfake_detection.training.crops import source_fingerprint
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(6):
+        astronaut().resize((64 + index, 64)).save(folder / f"real_{index}.png")
+    table = datasets.Dataset.from_dict({"image": [str(path) for path in sorted(folder.glob("*.png"))]})
+    table = table.cast_column("image", datasets.Image(decode=False))
+    via_link = tmp_path / "link"
+    via_link.symlink_to(folder)
+    linked = datasets.Dataset.from_dict({"image": [str(via_link / path.name) for path in sorted(folder.glob("*.png"))]})
+    linked = linked.cast_column("image", datasets.Image(decode=False))
+    assert source_fingerprint(table) == source_fingerprint(linked)
+    assert source_fingerprint(table.select(range(3))) != source_fingerprint(table)
+    assert source_fingerprint(table.select(range(3))) != source_fingerprint(table.select(range(3, 6)))
+    assert source_fingerprint(table.shuffle(seed=1)) != source_fingerprint(table)
+    before = source_fingerprint(table)
+    (folder / "real_0.png").write_bytes((folder / "real_1.png").read_bytes())  # an edited file misses the cache
+    assert source_fingerprint(table) != before

@@ -101,7 +101,8 @@ def predict(args: argparse.Namespace) -> int:
             if args.save_dir and "tracks" in result:
                 from .report import write_video_outputs
 
-                write_video_outputs(result, detector.model.config, Path(args.save_dir), Path(path).stem)
+                write_video_outputs(result, detector.model.config, Path(args.save_dir), Path(path).stem,
+                                    args.threshold)
             row = {"path": str(path), **result.to_dict()}
             rows.append(row)
             if not args.json:
@@ -180,6 +181,8 @@ def evaluate(args: argparse.Namespace) -> int:
         print(f"error: {hub_failure('read or write', args.push_to_hub or args.model or args.dataset, error)}",
               file=sys.stderr)
         return 2
+    if not result.files:  # another process of an `accelerate launch` run: the main one reports
+        return 0
     print(format_metrics(result.metrics))
     print("Wrote " + ", ".join(str(path) for path in result.files.values()))
     if result.commit_url:

@@ -103,6 +103,10 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
         """The label a face gets when its score is not above the threshold."""
         return LABELS[1 - LABELS.index(self.score_label)]
 
+    def score_for_fake_probability(self, fake_probability: float) -> float:
+        """The sigmoid score (P(`score_label`)) that a probability of `fake` corresponds to."""
+        return fake_probability if self.score_label == "fake" else 1.0 - fake_probability
+
     def probabilities(self, score: float) -> dict[str, float]:
         """Turn the sigmoid score into `{"real": p, "fake": 1 - p}` (both labels, whatever `score_label` is)."""
         return {self.score_label: float(score), self.other_label: 1.0 - float(score)}

@@ -34,8 +34,6 @@ PREFERRED_SPLITS = ("test", "validation")
 
 
 @dataclass
-
-
 class FolderDataset:
     """A labelled image folder read into `dataset`, with the files left out and why."""
 

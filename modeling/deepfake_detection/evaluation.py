@@ -75,10 +75,11 @@ def evaluate(
     """
     check_options(faces, batch_size, limit)
     push_repo = _push_repo(model, push_to_hub)
-    table, dataset_info = load_split(dataset, split=split, revision=dataset_revision)
+    state = process_state()
+    with state.main_process_first():  # one process downloads or builds the dataset, the others then read it
+        table, dataset_info = load_split(dataset, split=split, revision=dataset_revision)
     labels = label_mapping(table, label_column, list(LABELS))
     table, image_column, videos = media_column(table, image_column)
-    state = process_state()
     detector = detector_for(model, revision, detection_max_side, state)
     indices = sample_indices(len(table), limit)
     table = table.select(indices) if len(indices) < len(table) else table
@@ -146,7 +147,7 @@ def shard_for_process(table: datasets.Dataset, indices: list[int], state) -> tup
 
     numbered = table.add_column(ROW_COLUMN, indices)
     shard = split_dataset_by_node(numbered, rank=state.process_index, world_size=state.num_processes)
-    return shard.remove_columns(ROW_COLUMN), shard[ROW_COLUMN]
+    return shard.remove_columns(ROW_COLUMN), list(shard[ROW_COLUMN])
 
 
 def gather_rows(rows: list[Prediction], state) -> list[Prediction]:

@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 
+import numpy as np
 import torch
 from facenet_pytorch import InceptionResnetV1
 from torch import nn
@@ -45,16 +46,18 @@ class DetectorOutput(Mapping):
 
 
 def _is_plain(value) -> bool:
-    """Whether a value belongs in JSON: not an array, a tensor or an image."""
-    return not hasattr(value, "__array__") and not hasattr(value, "save")
+    """Whether a value belongs in JSON: not an array, a tensor or an image (numpy scalars do, as Python numbers)."""
+    return isinstance(value, np.generic) or (not hasattr(value, "__array__") and not hasattr(value, "save"))
 
 
 def _plain(value):
     if isinstance(value, DetectorOutput):
         return value.to_dict()
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
+        return [_plain(item) for item in value if _is_plain(item)]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if _is_plain(item)}
+    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass(eq=True)
@@ -75,8 +78,7 @@ class FaceVerdict(DetectorOutput):
     def from_fake_probability(cls, fake_probability: float, config: DeepfakeDetectorConfig,
                               threshold: float | None = None, **extra) -> "FaceVerdict":
         """The verdict for a probability of `fake` (e.g. averaged over time), read on the config's score scale."""
-        score = fake_probability if config.score_label == "fake" else 1.0 - fake_probability
-        verdict = FaceVerdict.from_score(score, config, threshold)
+        verdict = FaceVerdict.from_score(config.score_for_fake_probability(fake_probability), config, threshold)
         return cls(score=verdict.score, probabilities=verdict.probabilities, label=verdict.label, **extra)
 
 

@@ -28,8 +28,8 @@ class FaceResult(FaceVerdict):
     box: list[float] = field(default_factory=list)
     detection_confidence: float | None = None
     landmarks: list[list[float]] = field(default_factory=list)
-    heatmap: Any = field(default=None, repr=False)
-    face_overlay: Any = field(default=None, repr=False)
+    heatmap: Any = field(default=None, repr=False, compare=False)
+    face_overlay: Any = field(default=None, repr=False, compare=False)
 
 
 def most_suspicious(faces: Sequence[FaceVerdict]) -> FaceVerdict | None:
@@ -51,7 +51,7 @@ class ImageResult(DetectorOutput):
     faces: list[FaceResult]
     message: str | None = None
     error: str | None = None
-    overlay: Any = field(default=None, repr=False)
+    overlay: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_faces(cls, faces: list[FaceResult], overlay: Any = None) -> ImageResult:
@@ -90,7 +90,7 @@ class FrameResult(DetectorOutput):
     faces: list[FaceResult]
     track_ids: list[int]
     error: str | None = None
-    overlay: Any = field(default=None, repr=False)
+    overlay: Any = field(default=None, repr=False, compare=False)
 
     @property
     def fake_probability(self) -> float | None:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from transformers import Pipeline
 
-from .errors import ImageLoadError, VideoLoadError, model_not_available
+from .errors import ImageLoadError, VideoLoadError, first_line, model_not_available
 from .explain import GradCamExplainer, face_overlay, image_overlay
 from .faces import Face, FaceDetector
 from .hub import default_model_id, default_revision
@@ -85,10 +85,12 @@ class DeepfakeDetectionPipeline(Pipeline):
         for index in videos:
             try:
                 results[index] = self.analyse_video(items[index], threshold=kwargs.get("threshold"), **video_options)
-            except VideoLoadError as error:
+            except Exception as error:  # noqa: BLE001 - in a list, one video must not sink the others
                 if single:
                     raise
-                results[index] = VideoResult.unreadable(str(error), video_options.get("aggregation", "mean"))
+                reason = str(error) if isinstance(error, VideoLoadError) else (
+                    f"{items[index]}: could not analyse this video ({first_line(error)})")
+                results[index] = VideoResult.unreadable(reason, video_options.get("aggregation", "mean"))
         images = [index for index in range(len(items)) if index not in set(videos)]
         for index, result in zip(images, self._analyse_images([items[i] for i in images], single, batch_size, params)):
             results[index] = result
@@ -124,6 +126,10 @@ class DeepfakeDetectionPipeline(Pipeline):
         `progress(done, total, stage)` is called after decoding, after each batch of frames and each explained frame.
         """
         check_aggregation(aggregation, top_k)
+        if threshold is not None:
+            self.model.config.check_threshold(threshold)
+        if explain_frames < 0:
+            raise ValueError(f"explain_frames must be 0 or more, got {explain_frames}.")
         report = progress or (lambda done, total, stage: None)
         frames, info = sample_frames(video, num_frames=num_frames, fps=fps)
         report(0, len(frames), "decoded")
@@ -138,12 +144,15 @@ class DeepfakeDetectionPipeline(Pipeline):
             FrameResult(index=frame.index, time_s=frame.time_s, faces=result.faces, track_ids=ids, error=result.error)
             for frame, result, ids in zip(frames, analysed, track_ids)
         ]
+        if all(frame.error for frame in frame_results):
+            raise VideoLoadError(f"{video}: no sampled frame could be analysed ({frame_results[0].error})")
         result = VideoResult.from_frames(frame_results, self.model.config, aggregation, top_k, threshold,
                                          fps=info.fps, duration_s=round(info.duration_s, 3))
         images = {frame.index: frame.image for frame in frames}
-        for done, frame in enumerate(result.suspicious_frames(explain_frames), 1):
+        shown = result.suspicious_frames(explain_frames)
+        for done, frame in enumerate(shown, 1):
             explained = self(images[frame.index], threshold=threshold, explain=True)
-            report(done, explain_frames, "explained")
+            report(done, len(shown), "explained")
             frame.overlay = explained.overlay
             for face, explained_face in zip(frame.faces, explained.faces):
                 face.heatmap, face.face_overlay = explained_face.heatmap, explained_face.face_overlay

@@ -138,7 +138,7 @@ def histogram_figure(scored: Sequence[Prediction], config, where: str) -> Figure
     for label in (NEGATIVE_LABEL, POSITIVE_LABEL):
         values = [row.fake_score for row in scored if row.label == label]
         ax.hist(values, bins=bins, alpha=0.6, label=f"{label} (n={len(values)})")
-    cut = config.threshold if config.score_label == POSITIVE_LABEL else 1 - config.threshold
+    cut = config.score_for_fake_probability(config.threshold)  # the same cut on the fake-probability axis
     ax.axvline(cut, color="black", linestyle="--", label=f"threshold ({config.threshold} on P({config.score_label}))")
     ax.set_xlabel("fake probability")
     ax.set_ylabel("images")
@@ -227,7 +227,7 @@ def timeline_figure(result, config, threshold: float | None = None) -> Figure:
     for track in result.tracks:
         ax.plot(track.times_s, track.fake_probabilities, marker="o", markersize=3,
                 label=f"person {track.track_id}: {track.label} ({result.aggregation} {track.probabilities['fake']:.2f})")
-    cut = threshold if config.score_label == POSITIVE_LABEL else 1 - threshold
+    cut = config.score_for_fake_probability(threshold)
     ax.axhline(cut, color="black", linestyle="--", label=f"threshold ({threshold:g} on P({config.score_label}))")
     ax.set_ylim(0, 1)
     ax.set_xlabel("time (s)")
@@ -236,7 +236,7 @@ def timeline_figure(result, config, threshold: float | None = None) -> Figure:
     return figure
 
 
-def write_video_outputs(result, config, folder: Path, name: str) -> dict[str, Path]:
+def write_video_outputs(result, config, folder: Path, name: str, threshold: float | None = None) -> dict[str, Path]:
     """Write a video's per-frame, per-face table (`NAME.frames.csv`), its timeline plot (`NAME.timeline.png`) and
     its frames that carry Grad-CAM overlays (`NAME.frameN.png`); return them by name."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,7 +246,7 @@ def write_video_outputs(result, config, folder: Path, name: str) -> dict[str, Pa
         writer = csv.DictWriter(handle, fieldnames=VIDEO_TABLE_COLUMNS)
         writer.writeheader()
         writer.writerows({**row, "box": " ".join(f"{v:g}" for v in row["box"])} for row in rows)
-    timeline_figure(result, config).savefig(files["timeline"], dpi=120)
+    timeline_figure(result, config, threshold).savefig(files["timeline"], dpi=120)
     for frame in result.frames:
         if frame.overlay is not None:
             files[f"frame{frame.index}"] = folder / f"{name}.frame{frame.index}.png"

@@ -2,7 +2,7 @@
 
 Faces in consecutive sampled frames are linked by box overlap (IoU), or by centre distance relative to the face's
 size when they overlap too little (fast motion, sparse sampling); the assignment is optimal per frame pair (scipy's
-Hungarian solver). A face unmatched for `max_gap` sampled frames ends its track.
+Hungarian solver). A track survives `max_gap` sampled frames without its face; one more ends it.
 """
 
 from __future__ import annotations

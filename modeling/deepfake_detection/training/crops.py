@@ -141,7 +141,10 @@ def source_fingerprint(table: datasets.Dataset, image_column: str = "image") -> 
     """What the crops are cut from: for image files, each file's resolved path, size and modification time (so the
     same folder reached by another path hits the cache, and an edited file misses it); otherwise the dataset's
     own fingerprint (a Hub revision, or in-memory bytes)."""
-    column = table.data.column(image_column).combine_chunks()
+    column = table.data.column(image_column)
+    if table._indices is not None:  # a selection or shuffle of the rows: key on the rows taken, in their order
+        column = column.take(table._indices.column(0))
+    column = column.combine_chunks()
     if pa.types.is_struct(column.type):
         if column.field("bytes").null_count < len(column):
             return table._fingerprint
