@@ -13,7 +13,7 @@ from pathlib import Path
 
 from deepfake_detection.export import release_model, training_summary
 from deepfake_detection.hub import BUNDLED_MODEL_DIR, PUBLISHED_MODEL_ID
-from deepfake_detection.training.trainer import TrainingRecipe, train_command
+from deepfake_detection.training.recipe import TrainingRecipe, train_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

@@ -99,10 +99,9 @@ def evaluate(
         **({"videos": scorer.video_options} if videos else {}),
         **compute_metrics(rows, detector.model.config),
     }
-    output_dir = Path(output_dir)
     if not state.is_main_process:  # every process has every row and the metrics; one writes and pushes them
-        return EvaluationResult(metrics=metrics, rows=rows, output_dir=output_dir)
-    files = write_results(rows, metrics, detector.model.config, output_dir)
+        return EvaluationResult(metrics=metrics, rows=rows, output_dir=Path(output_dir))
+    files = write_results(rows, metrics, detector.model.config, output_dir := Path(output_dir))
     commit_url = push_results(files, metrics, push_repo) if push_repo else None
     return EvaluationResult(metrics=metrics, rows=rows, output_dir=output_dir, files=files, commit_url=commit_url)
 

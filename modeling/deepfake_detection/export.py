@@ -100,7 +100,7 @@ def publish_model(folder: str | os.PathLike, repo_id: str, message: str | None =
 
 def training_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
     """What a training run's `best.json` says of its best model: step, images seen, wall time, metrics, recipe."""
-    from .training.trainer import BEST_METRICS_FILE
+    from .training.recipe import BEST_METRICS_FILE
 
     return json.loads((Path(run_dir) / BEST_METRICS_FILE).read_text())
 

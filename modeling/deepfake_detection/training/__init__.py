@@ -1,24 +1,34 @@
 """Training the detector on real and fake faces: cached face crops, paired batches, augmentations, `Trainer`.
 
 `train_on_dataset` is the whole job (what `deepfake-detection train` runs); the pieces are importable for other
-recipes: `prepare_face_crops`, `PairedSampler`, `augment` / `self_blend`, and `train`.
+recipes: `prepare_face_crops`, `PairedSampler`, `augment` / `self_blend`, and `train`. Names are imported on first
+use, so the command line can read `TrainingRecipe`'s defaults without loading torch.
 """
 
-from .augment import AugmentSettings, augment, self_blend
-from .crops import FaceCrops, prepare_face_crops
-from .pairs import PairedSampler
-from .run import load_crops, train_on_dataset
-from .trainer import TrainingRecipe, train
+from __future__ import annotations
 
-__all__ = [
-    "AugmentSettings",
-    "FaceCrops",
-    "PairedSampler",
-    "TrainingRecipe",
-    "augment",
-    "load_crops",
-    "prepare_face_crops",
-    "self_blend",
-    "train",
-    "train_on_dataset",
-]
+import importlib
+from typing import Any
+
+from .augment import AugmentSettings, augment, self_blend  # light (numpy, OpenCV); `augment` names its module too
+
+_PUBLIC = {
+    "FaceCrops": "crops",
+    "PairedSampler": "pairs",
+    "TrainingRecipe": "recipe",
+    "load_crops": "run",
+    "prepare_face_crops": "crops",
+    "train": "trainer",
+    "train_on_dataset": "run",
+}
+
+__all__ = sorted([*_PUBLIC, "AugmentSettings", "augment", "self_blend"])
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -7,7 +7,7 @@ import sys
 
 from ..cli import positive_int
 from ..errors import EvaluationError
-from .trainer import TrainingRecipe
+from .recipe import TrainingRecipe
 
 
 def train(args: argparse.Namespace) -> int:

@@ -1,0 +1,52 @@
+"""A training run's recipe (everything that decides what the model learns) and the files a run writes.
+
+Kept apart from the trainer so the command line can show the defaults without loading torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BEST_MODEL_DIR = "best-model"
+BEST_METRICS_FILE = "best.json"
+LOG_FILE = "metrics.jsonl"
+BEST_METRIC = "roc_auc"
+
+
+@dataclass
+class TrainingRecipe:
+    """Everything that decides what the model learns; saved next to the results so a run can be reproduced."""
+
+    image_size: int = 128
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    max_steps: int = 3200
+    warmup: float = 0.03
+    eval_every: int = 200
+    paired: bool = True
+    self_blend_fraction: float = 0.25
+    augment: bool = True
+    seed: int = 0
+    precision: str = "auto"
+
+    def __post_init__(self):
+        if self.paired and self.batch_size % 2:
+            raise ValueError(f"Paired batches need an even batch size, got {self.batch_size}.")
+        if not self.paired and self.self_blend_fraction:
+            raise ValueError("Self-blended fakes come with paired batches: with --no-pairs, pass --self-blend 0.")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}.")
+
+
+def train_command(recipe: TrainingRecipe, dataset: str, output_dir: str = "runs/detector") -> str:
+    """The `deepfake-detection train` command line that runs this recipe."""
+    flags = [
+        f"--dataset {dataset} --output-dir {output_dir}",
+        f"--image-size {recipe.image_size} --batch-size {recipe.batch_size}",
+        f"--learning-rate {recipe.learning_rate} --weight-decay {recipe.weight_decay}",
+        f"--max-steps {recipe.max_steps} --eval-every {recipe.eval_every} --self-blend {recipe.self_blend_fraction}",
+        f"--seed {recipe.seed}",
+    ]
+    flags += ["--no-pairs"] * (not recipe.paired) + ["--no-augment"] * (not recipe.augment)
+    return "deepfake-detection train " + " \\\n    ".join(flags)
