@@ -6,7 +6,7 @@ key for key. This file is pushed to the Hub as remote code: it imports only its 
 
 import math
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -73,6 +73,10 @@ class FaceVerdict(DetectorOutput):
         """The verdict for a sigmoid score at the config's threshold (or the one given): the one verdict rule."""
         score = float(score)
         return cls(score=score, probabilities=config.probabilities(score), label=config.label_for(score, threshold))
+
+    def relabel(self, config: DeepfakeDetectorConfig, threshold: float) -> "FaceVerdict":
+        """The same verdict taken at another threshold (a copy; the score is unchanged)."""
+        return replace(self, label=config.label_for(self.score, threshold))
 
     @classmethod
     def from_fake_probability(cls, fake_probability: float, config: DeepfakeDetectorConfig,

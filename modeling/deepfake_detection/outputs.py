@@ -76,7 +76,7 @@ class ImageResult(DetectorOutput):
         """The same result with every verdict taken at another threshold, without running the model again."""
         if self.error is not None:
             return self
-        faces = [replace(face, label=config.label_for(face.score, threshold)) for face in self.faces]
+        faces = [face.relabel(config, threshold) for face in self.faces]
         return ImageResult.from_faces(faces, overlay=self.overlay)
 
 
@@ -161,8 +161,8 @@ class VideoResult(DetectorOutput):
         """The same result with every verdict taken at another threshold, without running the model again."""
         if self.error is not None:
             return self
-        frames = [replace(frame, faces=[replace(face, label=config.label_for(face.score, threshold))
-                                        for face in frame.faces]) for frame in self.frames]
+        frames = [replace(frame, faces=[face.relabel(config, threshold) for face in frame.faces])
+                  for frame in self.frames]
         return VideoResult.from_frames(frames, config, self.aggregation, self.top_k or DEFAULT_TOP_K, threshold,
                                        fps=self.fps, duration_s=self.duration_s)
 
