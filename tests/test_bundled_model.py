@@ -36,6 +36,19 @@ def card_metric(dataset_name: str, split: str, metric: str) -> float:
     raise AssertionError(f"the card has no {metric} for {dataset_name} {split}")
 
 
+def test_the_bundled_configs_name_their_remote_code_classes():
+    """Without `auto_map`, the published copy would not load with `trust_remote_code=True`."""
+    config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
+    processor = json.loads((BUNDLED_MODEL_DIR / "preprocessor_config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_deepfake_detector.DeepfakeDetectorConfig",
+        "AutoModelForImageClassification": "modeling_deepfake_detector.DeepfakeDetectorForImageClassification",
+    }
+    assert processor["auto_map"] == {
+        "AutoImageProcessor": "image_processing_deepfake_detector.DeepfakeDetectorImageProcessor"
+    }
+
+
 def test_export_stores_fp16_weights_that_load_as_float32(model_dir, tmp_path):
     exported = export_model(model_dir, tmp_path / "release")
     assert weight_dtypes(exported) == {"F16"}

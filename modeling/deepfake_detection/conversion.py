@@ -91,6 +91,9 @@ def convert_checkpoint(
     card_values: dict | None = None,
 ) -> Path:
     """Convert, verify and save model, config, processor config and model card to `output_dir`; return it."""
+    from . import register
+
+    register()  # the saved configs then name the remote-code classes (auto_map)
     state_dict = load_original_state_dict(checkpoint)
     config = DeepfakeDetectorConfig(score_label=score_label, threshold=threshold)
     model = DeepfakeDetectorForImageClassification(config).eval()

@@ -67,7 +67,13 @@ def export_model(
     card_values: dict[str, Any] | None = None,
     evaluations: list[dict] = (),
 ) -> Path:
-    """Write `source` (any model folder) to `target` with fp16 weights, replacing what was there; return `target`."""
+    """Write `source` (any model folder) to `target` with fp16 weights, replacing what was there; return `target`.
+
+    The configs name the remote-code classes (`auto_map`), so the Hub copy loads with `trust_remote_code=True`.
+    """
+    from . import register
+
+    register()  # sets the classes' auto-class names, which save_pretrained writes as auto_map
     model = DeepfakeDetectorForImageClassification.from_pretrained(source, dtype=torch.float32)
     processor = DeepfakeDetectorImageProcessor(face_crop_size=model.config.face_crop_size, size=model.config.image_size)
     target = Path(target)
