@@ -91,7 +91,7 @@ class DeepfakeDetectionPipeline(Pipeline):
                 reason = str(error) if isinstance(error, VideoLoadError) else (
                     f"{items[index]}: could not analyse this video ({first_line(error)})")
                 results[index] = VideoResult.unreadable(reason, video_options.get("aggregation", "mean"))
-        images = [index for index in range(len(items)) if index not in set(videos)]
+        images = [index for index, item in enumerate(items) if not is_video(item)]
         for index, result in zip(images, self._analyse_images([items[i] for i in images], single, batch_size, params)):
             results[index] = result
         return results[0] if single else results

@@ -23,6 +23,8 @@ MAX_FRAMES = 256
 """Most frames sampled from one video, whatever `num_frames` or `fps` ask for: the work per video stays bounded."""
 MAX_VIDEO_BYTES = 2_000_000_000
 """Largest video file analysed (2 GB): larger files are refused before they are opened."""
+MAX_COUNTED_FRAMES = 256_000
+"""Most frames decoded to count them, for containers that do not store the count (about 2.5 h at 30 fps)."""
 SEEK_GAP = 12
 """Frames to the next sample beyond which seeking is cheaper than decoding forward."""
 
@@ -147,7 +149,7 @@ def _count_frames(capture) -> int:
     import cv2
 
     count = 0
-    while count < 10 * MAX_FRAMES * 100 and capture.grab():
+    while count < MAX_COUNTED_FRAMES and capture.grab():
         count += 1
     capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
     return count
