@@ -1,6 +1,7 @@
 """Training: inference's own crops, paired batches, label-keeping augmentations, self-blending, and a real Trainer run."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -156,7 +157,9 @@ def test_train_command_explains_a_bad_dataset(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def test_the_crop_cache_key_follows_the_rows_taken_and_not_the_path_used(tmp_path):
+def test_the_crop_cache_key_follows_the_rows_taken_and_their_bytes_not_the_path_or_file_times(tmp_path):
+    import shutil
+
     import datasets
 
     from deepfake_detection.training.crops import source_fingerprint
@@ -172,6 +175,11 @@ def test_the_crop_cache_key_follows_the_rows_taken_and_not_the_path_used(tmp_pat
     linked = datasets.Dataset.from_dict({"image": [str(via_link / path.name) for path in sorted(folder.glob("*.png"))]})
     linked = linked.cast_column("image", datasets.Image(decode=False))
     assert source_fingerprint(table) == source_fingerprint(linked)
+    copied = shutil.copytree(folder, tmp_path / "copy")  # a re-provisioned copy: same bytes, new times
+    for path in copied.glob("*.png"):
+        os.utime(path, ns=(1, 1))
+    recopied = datasets.Dataset.from_dict({"image": [str(copied / path.name) for path in sorted(folder.glob("*.png"))]})
+    assert source_fingerprint(recopied.cast_column("image", datasets.Image(decode=False))) == source_fingerprint(table)
     assert source_fingerprint(table.select(range(3))) != source_fingerprint(table)
     assert source_fingerprint(table.select(range(3))) != source_fingerprint(table.select(range(3, 6)))
     assert source_fingerprint(table.shuffle(seed=1)) != source_fingerprint(table)

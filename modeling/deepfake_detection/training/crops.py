@@ -138,9 +138,9 @@ class _CropMaker:
 
 
 def source_fingerprint(table: datasets.Dataset, image_column: str = "image") -> str:
-    """What the crops are cut from: for image files, each file's resolved path, size and modification time (so the
-    same folder reached by another path hits the cache, and an edited file misses it); otherwise the dataset's
-    own fingerprint (a Hub revision, or in-memory bytes)."""
+    """What the crops are cut from: for image files, a digest of each file's bytes in row order (so the same data
+    copied, re-provisioned or reached by another path hits the cache, and an edited file misses it); otherwise the
+    dataset's own fingerprint (a Hub revision, or in-memory bytes)."""
     column = table.data.column(image_column)
     if table._indices is not None:  # a selection or shuffle of the rows: key on the rows taken, in their order
         column = column.take(table._indices.column(0))
@@ -154,11 +154,10 @@ def source_fingerprint(table: datasets.Dataset, image_column: str = "image") -> 
     digest = hashlib.sha256()
     for path in column.to_pylist():
         try:
-            resolved = Path(path).resolve()
-            stat = resolved.stat()
+            with open(path, "rb") as file:
+                digest.update(hashlib.file_digest(file, "blake2b").digest())
         except (OSError, TypeError):
             return table._fingerprint
-        digest.update(f"{resolved}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
@@ -172,7 +171,7 @@ def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: st
         "min_face_size": config.min_face_size,
         "thresholds": list(config.detection_thresholds),
         "max_side": config.detection_max_side,
-        "version": 2,
+        "version": 3,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
 
