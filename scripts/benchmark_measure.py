@@ -211,8 +211,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def space_time_to_ready(model_folder: Path, dataset: Path | None = None, timeout: float = 180.0) -> dict:
-    """Start `space/app.py` on a free port and time until its page answers; `skipped` when the app does not exist."""
+def cold_predict_seconds(model_folder: Path, image: str) -> dict:
+    """Wall time of a fresh `deepfake-detection predict IMAGE` process, from launch to its answer (imports, model and
+    detector loading, one image): what a user waits for on the command line."""
+    command = [sys.executable, "-m", "deepfake_detection.cli", "predict", image, "--model", str(model_folder)]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    start = time.perf_counter()
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment)
+    seconds = time.perf_counter() - start
+    if finished.returncode != 0:
+        return {"error": f"exit code {finished.returncode}: {finished.stderr[-800:]}", "command": command}
+    return {"seconds": seconds, "command": command}
+
+
+def space_time_to_ready(model_folder: Path, dataset: Path | None = None, image: str | None = None,
+                        timeout: float = 180.0) -> dict:
+    """Start `space/app.py` on a free port and time until its page answers and, given `image`, until a first visitor
+    has its analysis (`/analyze`); `skipped` when the app does not exist."""
     if not SPACE_APP.is_file():
         return {"skipped": f"{SPACE_APP.relative_to(ROOT)} not found: the Space is not in this checkout."}
     port = free_port()
@@ -233,11 +248,29 @@ def space_time_to_ready(model_folder: Path, dataset: Path | None = None, timeout
                 with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
                     with urllib.request.urlopen(url, timeout=2) as response:
                         if response.status == 200:
-                            return {"time_to_ready_s": time.perf_counter() - start, "url": url, "command": command}
+                            ready = time.perf_counter() - start
+                            figures = {"time_to_ready_s": ready, "url": url, "command": command}
+                            if image is not None:
+                                first_answer(url, image)
+                                figures["time_to_first_answer_s"] = time.perf_counter() - start
+                            return figures
                 time.sleep(0.1)
             return {"error": f"the Space did not answer on {url} within {timeout:.0f} s", "command": command}
         finally:
             stop(process)
+
+
+def first_answer(url: str, image: str) -> dict:
+    """One visitor's analysis of `image` through the Space's public API."""
+    from gradio_client import Client, handle_file
+
+    from deepfake_detection import DeepfakeDetectorConfig
+
+    client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+    try:
+        return client.predict(handle_file(image), DeepfakeDetectorConfig().threshold, api_name="/analyze")
+    finally:
+        client.close()
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -1,0 +1,114 @@
+"""The accuracy side of speed: does a faster detection setting find the same faces and keep the same ROC-AUC?
+
+A score-changing speed-up (here a bounded detection size, `detection_max_side`) may become a default only where,
+with the trained model and in the same run, it
+- finds every face that full-resolution detection finds on the full-HD frames (box IoU >= MIN_IOU), and
+- keeps ROC-AUC through detection within AUC_TOLERANCE of full resolution, on the ffpp-examples frames and on the
+  DFDC validation crops.
+`benchmark.py` runs `accuracy_job` and prints its table; nothing here times anything.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+from PIL import Image
+
+from deepfake_detection import FaceDetector, load_image, load_pipeline
+from deepfake_detection.evaluation import evaluate
+from deepfake_detection.images import find_images
+from deepfake_detection.tracking import box_iou
+
+MIN_IOU = 0.5
+AUC_TOLERANCE = 0.005
+DEFAULT_MAX_SIDES = (640, 960, 1280)
+Log = Callable[[str], None]
+
+
+def face_recall(frames: Sequence[str], reference: FaceDetector, candidate: FaceDetector) -> dict:
+    """How many of the reference's faces the candidate also finds (best box IoU >= MIN_IOU), and which it misses."""
+    found, missed, best_ious = 0, [], []
+    for frame in frames:
+        image = load_image(frame)
+        candidate_boxes = [face.box for face in candidate.detect(image)]
+        for face in reference.detect(image):
+            iou = max((box_iou(face.box, box) for box in candidate_boxes), default=0.0)
+            best_ious.append(iou)
+            if iou >= MIN_IOU:
+                found += 1
+            else:
+                missed.append({"image": Path(frame).name, "box_width": round(face.box[2] - face.box[0], 1),
+                               "confidence": round(face.confidence, 3)})
+    matched = [iou for iou in best_ious if iou >= MIN_IOU]
+    return {
+        "reference_faces": len(best_ious),
+        "found": found,
+        "missed": missed,
+        "min_matched_iou": min(matched, default=None),
+    }
+
+
+def auc_through_detection(model: str, dataset: str, split: str | None, max_side: int | None) -> float:
+    """ROC-AUC of `model` on one split, faces found as the pipeline finds them, with this detection size."""
+    with tempfile.TemporaryDirectory(prefix="benchmark_accuracy_") as folder:
+        result = evaluate(load_pipeline(model), dataset, split=split, output_dir=folder, progress=False,
+                          detection_max_side=max_side)
+    return result.metrics["roc_auc"]
+
+
+def largest_side(folder: str) -> int:
+    """The largest image side in a folder (read from headers), so a detection size at or above it is known to change
+    nothing there."""
+    sides = []
+    for path in find_images([folder]):
+        with Image.open(path) as image:
+            sides.append(max(image.size))
+    return max(sides, default=0)
+
+
+def accuracy_job(model: str, frames: Sequence[str], datasets: dict[str, tuple[str, str | None]],
+                 max_sides: Sequence[int] = DEFAULT_MAX_SIDES, log: Log = print) -> dict:
+    """Full-resolution detection against each bounded detection size: face recall on `frames`, and ROC-AUC on each
+    of `datasets` (`{name: (folder, split)}`). A dataset whose images are all no larger than a candidate size is
+    not re-evaluated for it: detection leaves such images untouched, so its AUC is the reference's."""
+    config = load_pipeline(model).model.config
+    reference_detector = FaceDetector.from_config(config)
+    reference_detector.max_side = None  # full resolution, whatever the model's config says
+    log("Accuracy job: full-resolution detection (reference)")
+    reference = {name: auc_through_detection(model, folder, split, None) for name, (folder, split) in datasets.items()}
+    sides = {name: largest_side(folder) for name, (folder, _) in datasets.items()}
+    candidates = []
+    for max_side in max_sides:
+        log(f"Accuracy job: detection_max_side={max_side}")
+        recall = face_recall(frames, reference_detector, FaceDetector.from_config(config, max_side=max_side))
+        untouched = [name for name in datasets if sides[name] <= max_side]
+        aucs = {name: reference[name] if name in untouched else auc_through_detection(model, folder, split, max_side)
+                for name, (folder, split) in datasets.items()}
+        changes = {name: aucs[name] - reference[name] for name in datasets}
+        candidates.append({
+            "detection_max_side": max_side,
+            "face_recall": recall,
+            "roc_auc": aucs,
+            "roc_auc_change": changes,
+            "unchanged_by_construction": untouched,
+            "keeps_accuracy": not recall["missed"] and all(abs(change) <= AUC_TOLERANCE for change in changes.values()),
+        })
+    return {"model": model, "min_iou": MIN_IOU, "auc_tolerance": AUC_TOLERANCE, "reference_roc_auc": reference,
+            "candidates": candidates}
+
+
+def accuracy_rows(accuracy: dict) -> list[list[str]]:
+    """One markdown row per candidate: faces found, missed face widths, AUC changes, and whether it qualifies."""
+    rows = []
+    for candidate in accuracy["candidates"]:
+        recall = candidate["face_recall"]
+        missed = ", ".join(f"{face['box_width']:.0f} px" for face in recall["missed"]) or "none"
+        changes = "; ".join(f"{name} {change:+.4f}" for name, change in candidate["roc_auc_change"].items())
+        rows.append([str(candidate["detection_max_side"]), f"{recall['found']}/{recall['reference_faces']}",
+                     missed, changes, "yes" if candidate["keeps_accuracy"] else "no"])
+    return rows
+
+
+ACCURACY_HEADERS = ["detection_max_side", "faces found", "missed (box width)", "ROC-AUC change", "keeps accuracy"]
