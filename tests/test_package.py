@@ -31,6 +31,31 @@ def test_importing_the_package_loads_nothing_heavy():
     assert loaded == "[]"
 
 
+def test_a_prediction_without_heatmaps_does_not_load_grad_cam(model_dir, tmp_path):
+    """pytorch-grad-cam (with scikit-learn and matplotlib, ~2 s) waits for the first explanation, so a cold `predict`
+    is that much shorter; an explanation then loads it."""
+    from model_factory import astronaut
+
+    image = tmp_path / "face.png"
+    astronaut().save(image)
+    late = ("pytorch_grad_cam", "sklearn", "matplotlib")
+    out = run_python(
+        "import sys\n"
+        "from deepfake_detection import load_pipeline\n"
+        f"detector = load_pipeline({str(model_dir)!r})\n"
+        f"detector({str(image)!r})\n"
+        f"print([m for m in {late!r} if m in sys.modules])\n"
+        f"detector({str(image)!r}, explain=True)\n"
+        "print('pytorch_grad_cam' in sys.modules)\n"
+    )
+    assert out.splitlines()[-2:] == ["[]", "True"]
+
+
+def test_the_command_line_parser_loads_neither_torch_nor_scipy():
+    loaded = run_python("import sys, deepfake_detection.cli; print([m for m in ('torch', 'scipy') if m in sys.modules])")
+    assert loaded == "[]"
+
+
 def test_first_use_of_a_model_class_registers_the_auto_classes_and_the_task():
     out = run_python(
         "import deepfake_detection\n"

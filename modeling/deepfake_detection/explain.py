@@ -4,18 +4,19 @@ The classifier is split at the top-level block that holds the Grad-CAM target la
 without gradients, and a private copy of the small head after it runs with gradients under pytorch-grad-cam. One
 forward pass thus gives both the score and the heatmap, the backward pass stops at the target layer, and no hook is
 ever attached to the shared model, so concurrent requests (explained or not) cannot see each other's activations.
+
+pytorch-grad-cam is imported on the first explanation, not with this module: it pulls in scikit-learn and matplotlib
+(about 2 s), which predictions without heatmaps never need.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import torch
 from PIL import Image
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.image import show_cam_on_image
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from .faces import Face
@@ -47,15 +48,27 @@ class _Blocks(nn.Module):
         return x
 
 
-class _GradCAMAtSize(GradCAM):
-    """GradCAM whose heatmaps are scaled to the classifier's input size rather than to the head's input."""
+@functools.cache
+def _grad_cam_at_size() -> type:
+    """A GradCAM whose heatmaps are scaled to the classifier's input size rather than to the head's input."""
+    from pytorch_grad_cam import GradCAM
 
-    def __init__(self, output_size: int, **kwargs):
-        super().__init__(**kwargs)
-        self.output_size = output_size
+    class GradCAMAtSize(GradCAM):
+        def __init__(self, output_size: int, **kwargs):
+            super().__init__(**kwargs)
+            self.output_size = output_size
 
-    def get_target_width_height(self, input_tensor: torch.Tensor) -> tuple[int, int]:
-        return self.output_size, self.output_size
+        def get_target_width_height(self, input_tensor: torch.Tensor) -> tuple[int, int]:
+            return self.output_size, self.output_size
+
+    return GradCAMAtSize
+
+
+def _show_cam_on_image(image: np.ndarray, mask: np.ndarray, **options) -> np.ndarray:
+    """pytorch-grad-cam's heatmap blending (imported on first use, see the module docstring)."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    return show_cam_on_image(image, mask, **options)
 
 
 class GradCamExplainer:
@@ -80,12 +93,14 @@ class GradCamExplainer:
 
     def explain(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
         """Sigmoid scores `(batch,)` and heatmaps `(batch, size, size)` in [0, 1] from a single forward pass."""
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
         with torch.inference_mode(False):
             with torch.no_grad():
                 features = self.trunk(pixel_values.clone())
             head = _Blocks(copy.deepcopy(self.head_blocks)).eval()
             target = resolve_layer(head.blocks, self.target_layer)
-            with torch.enable_grad(), _GradCAMAtSize(self.image_size, model=head, target_layers=[target]) as cam:
+            with torch.enable_grad(), _grad_cam_at_size()(self.image_size, model=head, target_layers=[target]) as cam:
                 heatmaps = cam(
                     input_tensor=features,
                     targets=[ClassifierOutputTarget(0)] * len(features),
@@ -98,7 +113,7 @@ class GradCamExplainer:
 def face_overlay(face: Face, heatmap: np.ndarray, image_size: int) -> Image.Image:
     """The face crop (resized to the classifier's input) with its heatmap blended on top."""
     crop = face.crop_image().resize((image_size, image_size), Image.BILINEAR)
-    return Image.fromarray(show_cam_on_image(np.asarray(crop, dtype=np.float32) / 255.0, heatmap, use_rgb=True))
+    return Image.fromarray(_show_cam_on_image(np.asarray(crop, dtype=np.float32) / 255.0, heatmap, use_rgb=True))
 
 
 def image_overlay(image: Image.Image, faces: list[Face], heatmaps: list[np.ndarray], alpha: float = 0.5) -> Image.Image:
@@ -113,6 +128,6 @@ def image_overlay(image: Image.Image, faces: list[Face], heatmaps: list[np.ndarr
         region = canvas.crop((x1, y1, x2, y2))
         mask = np.asarray(Image.fromarray(np.uint8(heatmap * 255)).resize(region.size, Image.BILINEAR)) / 255.0
         region_float = np.asarray(region, dtype=np.float32) / 255.0
-        blended = show_cam_on_image(region_float, mask.astype(np.float32), use_rgb=True, image_weight=1 - alpha)
+        blended = _show_cam_on_image(region_float, mask.astype(np.float32), use_rgb=True, image_weight=1 - alpha)
         canvas.paste(Image.fromarray(blended), (x1, y1))
     return canvas

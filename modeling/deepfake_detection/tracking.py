@@ -2,7 +2,8 @@
 
 Faces in consecutive sampled frames are linked by box overlap (IoU), or by centre distance relative to the face's
 size when they overlap too little (fast motion, sparse sampling); the assignment is optimal per frame pair (scipy's
-Hungarian solver). A track survives `max_gap` sampled frames without its face; one more ends it.
+Hungarian solver, imported on first use: it costs about 1 s, which images never need). A track survives `max_gap`
+sampled frames without its face; one more ends it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 AGGREGATIONS = ("mean", "median", "max", "topk")
 """How a track's fake probabilities over time become one: the mean (DFDC's convention), the median, the maximum,
@@ -51,6 +51,8 @@ def link_cost(a: Sequence[float], b: Sequence[float]) -> float:
 def link_tracks(boxes_per_frame: Sequence[Sequence[Sequence[float]]], max_gap: int = 2) -> list[list[int]]:
     """A track id for every face of every frame (same shape as `boxes_per_frame`), numbered from 1 in order of
     appearance (person 1, person 2, ...). A track can skip up to `max_gap` sampled frames (a missed detection) and still continue."""
+    from scipy.optimize import linear_sum_assignment
+
     track_ids: list[list[int]] = []
     active: dict[int, tuple[Sequence[float], int]] = {}  # track id -> (last box, frame position last seen)
     next_id = 1
