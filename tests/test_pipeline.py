@@ -213,6 +213,13 @@ def test_a_threshold_outside_0_1_is_refused(detector):
         detector.classify_crops([astronaut()], threshold=0.0)
 
 
+def test_an_unknown_option_is_refused_and_names_the_options_there_are(detector):
+    with pytest.raises(TypeError, match=r"no option 'fps'.*video_options"):
+        detector(astronaut(), fps=2)
+    with pytest.raises(TypeError, match="no option 'treshold'"):
+        detector([astronaut(), astronaut()], treshold=0.5)
+
+
 def test_downscaled_detection_maps_boxes_and_crops_back_to_full_resolution():
     from facenet_pytorch.models.utils.detect_face import extract_face
 

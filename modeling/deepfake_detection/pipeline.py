@@ -60,7 +60,13 @@ class DeepfakeDetectionPipeline(Pipeline):
         self.model.to(memory_format=torch.contiguous_format if parity else torch.channels_last)
         self.explainer = GradCamExplainer(self.model)
 
-    def _sanitize_parameters(self, explain=None, threshold=None, timeout=None, **kwargs):
+    def _sanitize_parameters(self, explain=None, threshold=None, timeout=None, **unknown):
+        if unknown:  # a misspelt or video option must not be silently ignored
+            raise TypeError(
+                f"The deepfake-detection pipeline has no option {', '.join(map(repr, sorted(unknown)))}: it takes "
+                "explain, threshold, timeout and batch_size, and video_options (a dict for analyse_video, e.g. "
+                "video_options={'num_frames': 16}) for videos."
+            )
         if threshold is not None:
             self.model.config.check_threshold(threshold)  # before any work, not once per face
         preprocess_params = {"timeout": timeout} if timeout is not None else {}
