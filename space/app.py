@@ -33,7 +33,7 @@ from deepfake_detection.errors import first_line
 from deepfake_detection.hub import DATASET_ENV, MODEL_ENV, REVISION_ENV, is_local
 from deepfake_detection.hub import default_dataset_id, default_model_id, default_revision
 from deepfake_detection.images import load_image
-from deepfake_detection.tracking import AGGREGATIONS, DEFAULT_TOP_K, check_aggregation
+from deepfake_detection.tracking import AGGREGATIONS, DEFAULT_TOP_K, box_text, check_aggregation
 from deepfake_detection.video import DEFAULT_NUM_FRAMES, MAX_FRAMES, VIDEO_SUFFIXES, is_video
 
 if TYPE_CHECKING:  # these modules import torch: the app imports them only once the model loads
@@ -257,7 +257,7 @@ def frame_table(result: VideoResult) -> dict:
     """Every face of every sampled frame (`VideoResult.table()`), its track shown as the person number."""
     persons = person_numbers(result)
     data = [
-        [row["frame"], row["time_s"], persons[row["track"]], " ".join(f"{v:g}" for v in row["box"]),
+        [row["frame"], row["time_s"], persons[row["track"]], box_text(row["box"]),
          round(row["fake_probability"], 4), row["label"]]
         for row in result.table()
     ]

@@ -20,6 +20,7 @@ from sklearn import metrics as skm
 
 from .hub import is_local
 from .metrics import CLASS_ORDER, METRIC_NAMES, NEGATIVE_LABEL, POSITIVE_LABEL, THRESHOLDED_METRICS, Prediction
+from .tracking import box_text
 
 PREDICTIONS_FILE = "predictions.csv"
 METRICS_FILE = "metrics.json"
@@ -245,7 +246,7 @@ def write_video_outputs(result, config, folder: Path, name: str, threshold: floa
     with files["frames"].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=VIDEO_TABLE_COLUMNS)
         writer.writeheader()
-        writer.writerows({**row, "box": " ".join(f"{v:g}" for v in row["box"])} for row in rows)
+        writer.writerows({**row, "box": box_text(row["box"])} for row in rows)
     timeline_figure(result, config, threshold).savefig(files["timeline"], dpi=120)
     for frame in result.frames:
         if frame.overlay is not None:

@@ -21,6 +21,11 @@ MAX_CENTRE_SHIFT = 1.5
 """Largest centre movement between linked faces, in units of the face's box diagonal."""
 
 
+def box_text(box: Sequence[float]) -> str:
+    """A box as `x1 y1 x2 y2` text, for tables (the video CSV, the Space's frame table)."""
+    return " ".join(f"{v:g}" for v in box)
+
+
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two `(x1, y1, x2, y2)` boxes."""
     width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
