@@ -50,12 +50,12 @@ def face_recall(frames: Sequence[str], reference: FaceDetector, candidate: FaceD
     }
 
 
-def auc_through_detection(model: str, dataset: str, split: str | None, max_side: int | None) -> float:
-    """ROC-AUC of `model` on one split, faces found as the pipeline finds them, with this detection size."""
+def auc_through_detection(model: str, dataset: str, split: str | None, max_side: int | None) -> float | None:
+    """ROC-AUC of `model` on one split, faces found as the pipeline finds them, with this detection size (None when
+    too few faces are found to compute it)."""
     with tempfile.TemporaryDirectory(prefix="benchmark_accuracy_") as folder:
-        result = evaluate(load_pipeline(model), dataset, split=split, output_dir=folder, progress=False,
-                          detection_max_side=max_side)
-    return result.metrics["roc_auc"]
+        result = evaluate(model, dataset, split=split, output_dir=folder, progress=False, detection_max_side=max_side)
+    return result.metrics.get("roc_auc")
 
 
 def largest_side(folder: str) -> int:
@@ -86,14 +86,16 @@ def accuracy_job(model: str, frames: Sequence[str], datasets: dict[str, tuple[st
         untouched = [name for name in datasets if sides[name] <= max_side]
         aucs = {name: reference[name] if name in untouched else auc_through_detection(model, folder, split, max_side)
                 for name, (folder, split) in datasets.items()}
-        changes = {name: aucs[name] - reference[name] for name in datasets}
+        changes = {name: None if aucs[name] is None or reference[name] is None else aucs[name] - reference[name]
+                   for name in datasets}
         candidates.append({
             "detection_max_side": max_side,
             "face_recall": recall,
             "roc_auc": aucs,
             "roc_auc_change": changes,
             "unchanged_by_construction": untouched,
-            "keeps_accuracy": not recall["missed"] and all(abs(change) <= AUC_TOLERANCE for change in changes.values()),
+            "keeps_accuracy": not recall["missed"] and all(
+                change is not None and abs(change) <= AUC_TOLERANCE for change in changes.values()),
         })
     return {"model": model, "min_iou": MIN_IOU, "auc_tolerance": AUC_TOLERANCE, "reference_roc_auc": reference,
             "candidates": candidates}
@@ -105,7 +107,8 @@ def accuracy_rows(accuracy: dict) -> list[list[str]]:
     for candidate in accuracy["candidates"]:
         recall = candidate["face_recall"]
         missed = ", ".join(f"{face['box_width']:.0f} px" for face in recall["missed"]) or "none"
-        changes = "; ".join(f"{name} {change:+.4f}" for name, change in candidate["roc_auc_change"].items())
+        changes = "; ".join(f"{name} {'n/a (no AUC)' if change is None else f'{change:+.4f}'}"
+                            for name, change in candidate["roc_auc_change"].items())
         rows.append([str(candidate["detection_max_side"]), f"{recall['found']}/{recall['reference_faces']}",
                      missed, changes, "yes" if candidate["keeps_accuracy"] else "no"])
     return rows

@@ -211,6 +211,7 @@ def test_the_accuracy_job_compares_detection_sizes_with_full_resolution(tmp_path
     assert unchanged["unchanged_by_construction"] == ["labelled"] and unchanged["roc_auc_change"] == {"labelled": 0.0}
     assert unchanged["keeps_accuracy"] is True
     assert tiny["face_recall"]["found"] == 0 and len(tiny["face_recall"]["missed"]) >= 4
+    assert tiny["roc_auc"] == {"labelled": None}  # evaluated at that size: no face found, so no AUC
     assert tiny["unchanged_by_construction"] == [] and tiny["keeps_accuracy"] is False
     rows = benchmark_accuracy.accuracy_rows(figures)
     assert [row[0] for row in rows] == ["400", "40"] and rows[0][-1] == "yes" and rows[1][-1] == "no"

@@ -323,6 +323,12 @@ def test_limit_takes_a_seeded_sample(detector, tmp_path: Path) -> None:
     assert [row.label for row in first.rows] == [labels[i] for i in indices]
 
 
+def test_a_detection_size_with_a_loaded_pipeline_is_refused_not_ignored(detector, tmp_path: Path) -> None:
+    table = datasets.Dataset.from_dict({"image": face_crops(2, seed=3), "label": both_classes(2, seed=4)})
+    with pytest.raises(ValueError, match=r"load_pipeline\(model, detection_max_side=...\)"):
+        evaluate(detector, table, output_dir=tmp_path, progress=False, detection_max_side=640)
+
+
 @pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way
 def test_push_to_hub_writes_model_index_and_keeps_the_card(local_hub, model_dir, tmp_path: Path) -> None:
     repo_id = new_repo_id("carded")

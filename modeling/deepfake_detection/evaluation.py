@@ -126,6 +126,9 @@ def media_column(table: datasets.Dataset, image_column: str) -> tuple[datasets.D
 def detector_for(model, revision: str | None, detection_max_side: int | None, state) -> DeepfakeDetectionPipeline:
     """The pipeline given, or the one loaded for `model` (on this process's device under `accelerate launch`)."""
     if isinstance(model, DeepfakeDetectionPipeline):
+        if detection_max_side is not None:  # the pipeline's detector is already built: it would be silently ignored
+            raise ValueError("detection_max_side applies when evaluate loads the model; for a loaded pipeline, set it "
+                             "when loading: load_pipeline(model, detection_max_side=...).")
         return model
     placement = {"device": state.device} if state.num_processes > 1 else {}
     return load_pipeline(model, revision, detection_max_side=detection_max_side, **placement)
