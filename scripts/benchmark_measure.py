@@ -251,8 +251,11 @@ def space_time_to_ready(model_folder: Path, dataset: Path | None = None, image: 
                             ready = time.perf_counter() - start
                             figures = {"time_to_ready_s": ready, "url": url, "command": command}
                             if image is not None:
-                                first_answer(url, image)
-                                figures["time_to_first_answer_s"] = time.perf_counter() - start
+                                try:
+                                    first_answer(url, image)
+                                    figures["time_to_first_answer_s"] = time.perf_counter() - start
+                                except Exception as error:  # noqa: BLE001 - reported, the other figures are kept
+                                    figures["error"] = f"the first /analyze request failed: {error}"
                             return figures
                 time.sleep(0.1)
             return {"error": f"the Space did not answer on {url} within {timeout:.0f} s", "command": command}

@@ -307,12 +307,13 @@ def test_report_shows_every_job(bench, figures):
     assert f"{figures['jobs']['evaluation']['speedup']:.1f}x" in text
 
 
-def test_space_time_to_ready(model_dir):
+def test_space_time_to_ready_and_a_failed_first_answer_is_reported(model_dir, tmp_path):
     if not measure.SPACE_APP.is_file():
         pytest.skip("space/app.py is not in this checkout")
-    result = measure.space_time_to_ready(model_dir, timeout=240)
+    result = measure.space_time_to_ready(model_dir, image=str(tmp_path / "missing.png"), timeout=240)
     assert result.get("time_to_ready_s", 0) > 0, result
     assert str(measure.SPACE_APP) in result["command"]
+    assert "time_to_first_answer_s" not in result and "first /analyze request failed" in result["error"]
 
 
 def test_missing_folder_is_a_clear_error(bench, tmp_path, capsys):
