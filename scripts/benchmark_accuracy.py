@@ -27,13 +27,13 @@ DEFAULT_MAX_SIDES = (640, 960, 1280)
 Log = Callable[[str], None]
 
 
-def face_recall(frames: Sequence[str], reference: FaceDetector, candidate: FaceDetector) -> dict:
-    """How many of the reference's faces the candidate also finds (best box IoU >= MIN_IOU), and which it misses."""
+def face_recall(frames: Sequence[str], reference_faces: Sequence[list], candidate: FaceDetector) -> dict:
+    """How many of the reference's faces (`reference_faces[i]` for `frames[i]`, detected once for all candidates) the
+    candidate also finds (best box IoU >= MIN_IOU), and which it misses."""
     found, missed, best_ious = 0, [], []
-    for frame in frames:
-        image = load_image(frame)
-        candidate_boxes = [face.box for face in candidate.detect(image)]
-        for face in reference.detect(image):
+    for frame, faces in zip(frames, reference_faces):
+        candidate_boxes = [face.box for face in candidate.detect(load_image(frame))]
+        for face in faces:
             iou = max((box_iou(face.box, box) for box in candidate_boxes), default=0.0)
             best_ious.append(iou)
             if iou >= MIN_IOU:
@@ -77,12 +77,13 @@ def accuracy_job(model: str, frames: Sequence[str], datasets: dict[str, tuple[st
     reference_detector = FaceDetector.from_config(config)
     reference_detector.max_side = None  # full resolution, whatever the model's config says
     log("Accuracy job: full-resolution detection (reference)")
+    reference_faces = [reference_detector.detect(load_image(frame)) for frame in frames]
     reference = {name: auc_through_detection(model, folder, split, None) for name, (folder, split) in datasets.items()}
     sides = {name: largest_side(folder) for name, (folder, _) in datasets.items()}
     candidates = []
     for max_side in max_sides:
         log(f"Accuracy job: detection_max_side={max_side}")
-        recall = face_recall(frames, reference_detector, FaceDetector.from_config(config, max_side=max_side))
+        recall = face_recall(frames, reference_faces, FaceDetector.from_config(config, max_side=max_side))
         untouched = [name for name in datasets if sides[name] <= max_side]
         aucs = {name: reference[name] if name in untouched else auc_through_detection(model, folder, split, max_side)
                 for name, (folder, split) in datasets.items()}
