@@ -23,8 +23,10 @@ from deepfake_detection.training import (
     self_blend,
     train,
 )
+from deepfake_detection.training.augment import AUGMENTATION_LEVELS
 from deepfake_detection.training.crops import NO_GROUP, group_of
 from deepfake_detection.training.data import FaceCropDataset
+from deepfake_detection.training.recipe import AUGMENT_CHOICES, train_command
 
 FAKE, REAL = LABELS.index("fake"), LABELS.index("real")
 
@@ -100,6 +102,26 @@ def test_augmentations_keep_shape_dtype_and_labels():
     assert [dataset[i]["labels"] for i in range(4)] == crops.labels.tolist()
     assert dataset[len(crops)]["labels"] == FAKE  # real 0, self-blended
     assert dataset[0]["crop"].shape == (3, 160, 160) and dataset[0]["crop"].dtype == torch.uint8
+
+
+def test_light_augmentation_never_moves_a_pixel():
+    crop = np.full((32, 32, 3), 100, np.uint8)
+    crop[5, 9] = 250  # one bright pixel: resampling, blur or JPEG would spread it to its neighbours
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        out = augment(crop, rng, AugmentSettings.light())
+        bright = np.argwhere((out.astype(int) - out[0, 0].astype(int) != 0).any(axis=2))
+        assert bright.tolist() in ([[5, 9]], [[5, 22]])  # where it was, or mirrored by the flip
+    assert AugmentSettings.light().describe() == "flip, colour jitter"
+    assert AugmentSettings.none().describe() == "none"
+
+
+def test_recipe_augmentation_levels():
+    assert tuple(AUGMENTATION_LEVELS) == AUGMENT_CHOICES
+    assert TrainingRecipe(augment=True).augment == "full" and TrainingRecipe(augment=False).augment == "none"
+    with pytest.raises(ValueError, match="augment must be one of full, light, none"):
+        TrainingRecipe(augment="strong")
+    assert "--augment light" in train_command(TrainingRecipe(augment="light"), "data")
 
 
 def test_self_blended_image_differs_from_its_source_only_inside_its_mask():

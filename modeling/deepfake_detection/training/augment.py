@@ -27,6 +27,23 @@ class AugmentSettings:
     def none(cls) -> "AugmentSettings":
         return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
+    @classmethod
+    def light(cls) -> "AugmentSettings":
+        """Flip and colour jitter only: nothing resamples, blurs or re-compresses the pixels, so the fine seams of a
+        face swap reach the model intact (as in the 0.87 feasibility run's flip + brightness)."""
+        return cls(flip=0.5, shift_scale=0.0, colour=0.5, jpeg=0.0, rescale=0.0, cutout=0.0)
+
+    def describe(self) -> str:
+        """The augmentations that run, in words ("none" when none does), for model cards."""
+        names = {"flip": "flip", "shift_scale": "shift/scale", "colour": "colour jitter",
+                 "rescale": "down/up-scaling", "jpeg": "JPEG re-compression", "cutout": "cutout"}
+        used = [words for name, words in names.items() if getattr(self, name) > 0]
+        return ", ".join(used) or "none"
+
+
+AUGMENTATION_LEVELS = {"full": AugmentSettings(), "light": AugmentSettings.light(), "none": AugmentSettings.none()}
+"""The `--augment` choices: every augmentation, flip + colour only, or nothing."""
+
 
 def augment(crop: np.ndarray, rng: np.random.Generator, settings: AugmentSettings = AugmentSettings()) -> np.ndarray:
     """A randomly altered copy of a `(size, size, 3)` uint8 crop, with the same shape and dtype."""

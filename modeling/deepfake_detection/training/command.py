@@ -7,7 +7,7 @@ import sys
 
 from ..cli import positive_int
 from ..errors import EvaluationError
-from .recipe import TrainingRecipe
+from .recipe import AUGMENT_CHOICES, TrainingRecipe
 
 
 def train(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def train(args: argparse.Namespace) -> int:
         recipe = TrainingRecipe(
             image_size=args.image_size, batch_size=args.batch_size, learning_rate=args.learning_rate,
             weight_decay=args.weight_decay, max_steps=args.max_steps, eval_every=args.eval_every,
-            paired=not args.no_pairs, self_blend_fraction=args.self_blend, augment=not args.no_augment,
+            paired=not args.no_pairs, self_blend_fraction=args.self_blend, augment=args.augment,
             seed=args.seed, precision=args.precision,
         )
         best = train_on_dataset(
@@ -57,7 +57,9 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--self-blend", type=float, default=recipe.self_blend_fraction,
                         help="Fraction of reals also shown self-blended, as extra fakes, per epoch (0 disables).")
     parser.add_argument("--no-pairs", action="store_true", help="Plain shuffled batches instead of real/fake pairs.")
-    parser.add_argument("--no-augment", action="store_true", help="Turn off flip, colour, JPEG, rescale, cutout.")
+    parser.add_argument("--augment", choices=AUGMENT_CHOICES, default=recipe.augment,
+                        help="full: flip, shift/scale, colour, rescale, JPEG, cutout; light: flip and colour only "
+                        "(nothing resamples or re-compresses pixels); none.")
     parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=recipe.precision,
                         help="auto: bf16 autocast where the hardware runs it natively, else fp32.")
     parser.add_argument("--seed", type=int, default=recipe.seed)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 BEST_MODEL_DIR = "best-model"
 BEST_METRICS_FILE = "best.json"
 LOG_FILE = "metrics.jsonl"
+AUGMENT_CHOICES = ("full", "light", "none")
+"""Augmentation levels (`augment.AUGMENTATION_LEVELS`), named here so the command line needs no OpenCV."""
 BEST_METRIC = "roc_auc"
 
 
@@ -26,7 +28,7 @@ class TrainingRecipe:
     eval_every: int = 200
     paired: bool = True
     self_blend_fraction: float = 0.25
-    augment: bool = True
+    augment: str = "full"
     seed: int = 0
     precision: str = "auto"
 
@@ -35,6 +37,10 @@ class TrainingRecipe:
             raise ValueError(f"Paired batches need an even batch size, got {self.batch_size}.")
         if not self.paired and self.self_blend_fraction:
             raise ValueError("Self-blended fakes come with paired batches: with --no-pairs, pass --self-blend 0.")
+        if isinstance(self.augment, bool):  # recipes saved before the levels existed stored on/off
+            self.augment = "full" if self.augment else "none"
+        if self.augment not in AUGMENT_CHOICES:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT_CHOICES)}, got {self.augment!r}.")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}.")
 
@@ -48,5 +54,6 @@ def train_command(recipe: TrainingRecipe, dataset: str, output_dir: str = "runs/
         f"--max-steps {recipe.max_steps} --eval-every {recipe.eval_every} --self-blend {recipe.self_blend_fraction}",
         f"--seed {recipe.seed}",
     ]
-    flags += ["--no-pairs"] * (not recipe.paired) + ["--no-augment"] * (not recipe.augment)
+    flags[-1] += f" --augment {recipe.augment}"
+    flags += ["--no-pairs"] * (not recipe.paired)
     return "deepfake-detection train " + " \\\n    ".join(flags)

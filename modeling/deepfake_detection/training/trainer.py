@@ -21,7 +21,7 @@ from ..export import hardware_description
 from ..metrics import ranking_metrics
 from ..image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from ..modeling_deepfake_detector import DeepfakeDetectorForImageClassification
-from .augment import AugmentSettings
+from .augment import AUGMENTATION_LEVELS
 from .crops import FAKE, FaceCrops
 from .data import CropCollator, FaceCropDataset
 from .pairs import PairedSampler
@@ -195,7 +195,7 @@ def train(
     trainer = PairedTrainer(
         model=model,
         args=training_arguments(output_dir, recipe, eval_batch_size=2 * recipe.batch_size),
-        train_dataset=FaceCropDataset(train_crops, AugmentSettings() if recipe.augment else None, recipe.seed),
+        train_dataset=FaceCropDataset(train_crops, AUGMENTATION_LEVELS[recipe.augment], recipe.seed),
         eval_dataset=FaceCropDataset(eval_crops),
         data_collator=CropCollator(processor),
         compute_metrics=lambda prediction: score_metrics(prediction, model.config),
