@@ -230,3 +230,18 @@ def test_downscaled_detection_maps_boxes_and_crops_back_to_full_resolution():
     assert max(abs(a - b) for p, q in zip(full.landmarks, fast.landmarks) for a, b in zip(p, q)) < 12
     assert 300 < fast.box[0] < fast.box[2] < 600, "the box must be in full-resolution pixels"
     assert torch.equal(fast.crop, extract_face(image, np.array(fast.box), 160, 0))
+
+
+def test_channels_last_detection_finds_the_original_layouts_faces():
+    from facenet_pytorch import MTCNN
+
+    image = Image.new("RGB", (1024, 512))
+    image.paste(astronaut().crop((140, 20, 320, 220)), (40, 100))
+    image.paste(astronaut().crop((140, 20, 320, 220)).resize((60, 67)), (700, 150))
+    original = MTCNN(keep_all=True, post_process=False).eval()
+    boxes, probs = original.detect(image)
+    fast = FaceDetector(channels_last=True).detect(image)
+    assert next(FaceDetector().mtcnn.pnet.parameters()).is_contiguous(memory_format=torch.channels_last)
+    assert len(fast) == len(boxes) == 2
+    for face in fast:
+        assert np.abs(np.asarray(boxes, dtype=float) - face.box).max(axis=1).min() < 1e-2
