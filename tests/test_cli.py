@@ -31,6 +31,27 @@ def test_predict_continues_past_bad_files_and_reports_them(model_dir, tmp_path, 
     assert "2 input(s) could not be analysed; 2 of 4 input(s) were." in output.err
 
 
+def test_loading_a_local_model_prints_no_progress_bar_and_leaves_bars_on(model_dir, tmp_path):
+    from transformers.utils import logging as transformers_logging
+
+    from deepfake_detection import load_pipeline
+
+    astronaut().save(tmp_path / "astronaut.png")
+    env = {key: value for key, value in os.environ.items() if "PROGRESS_BARS" not in key}  # bars on, as for users
+    result = subprocess.run(
+        [sys.executable, "-m", "deepfake_detection.cli", "predict", str(tmp_path / "astronaut.png"), "--model",
+         str(model_dir)], capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0 and "astronaut.png: " in result.stdout
+    assert "Loading weights" not in result.stderr, result.stderr
+    transformers_logging.enable_progress_bar()
+    try:
+        load_pipeline(model_dir)
+        assert transformers_logging.is_progress_bar_enabled()  # Hub downloads afterwards still show their progress
+    finally:
+        transformers_logging.disable_progress_bar()
+
+
 def test_predict_json_lists_every_face_and_every_error(model_dir, tmp_path, capsys):
     astronaut().save(tmp_path / "astronaut.png")
     (tmp_path / "broken.png").write_bytes(b"nope")

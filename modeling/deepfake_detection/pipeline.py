@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, Callable
 
@@ -261,8 +262,25 @@ def load_pipeline(model: str | os.PathLike | None = None, revision: str | None =
     model = str(model or default_model_id())
     revision = revision or default_revision()
     try:
-        return pipeline("deepfake-detection", model=model, revision=revision, trust_remote_code=False, **kwargs)
+        with _quiet_local_loading(model):
+            return pipeline("deepfake-detection", model=model, revision=revision, trust_remote_code=False, **kwargs)
     except Exception as error:  # noqa: BLE001 - loaders raise dozens of types; all mean "this model cannot load"
         raise model_not_available(model, revision, error) from error
+
+
+@contextlib.contextmanager
+def _quiet_local_loading(model: str):
+    """No progress bars while a local folder loads: transformers prints a "Loading weights" bar on every load, which
+    only clutters the command line's output when nothing is downloaded (Hub downloads keep their bars)."""
+    from transformers.utils import logging as transformers_logging
+
+    quiet = os.path.isdir(model) and transformers_logging.is_progress_bar_enabled()
+    if quiet:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet:
+            transformers_logging.enable_progress_bar()
 
 
