@@ -16,7 +16,7 @@ from PIL import Image
 from deepfake_detection import VideoLoadError, load_pipeline
 from deepfake_detection.cli import main
 from deepfake_detection.tracking import aggregate, box_iou, link_tracks
-from deepfake_detection.video import MAX_FRAMES, frame_indices, sample_frames
+from deepfake_detection.video import MAX_FRAMES, frame_indices, sample_frames, stream_frames
 from model_factory import astronaut
 
 FPS = 10
@@ -281,9 +281,26 @@ def test_evaluate_scores_a_folder_of_videos_per_video(detector, model_dir, tmp_p
     assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["videos"]["aggregation"] == "max"
 
 
-def test_progress_is_reported_for_decoding_each_batch_and_each_explained_frame(detector, moving_clip):
+def test_progress_is_reported_for_each_batch_and_each_explained_frame(detector, moving_clip):
     calls = []
     detector.analyse_video(moving_clip, num_frames=6, batch_size=4, explain_frames=2,
                            progress=lambda done, total, stage: calls.append((done, total, stage)))
-    assert calls == [(0, 6, "decoded"), (4, 6, "analysed"), (6, 6, "analysed"), (1, 2, "explained"),
-                     (2, 2, "explained")]
+    assert calls == [(4, 6, "analysed"), (6, 6, "analysed"), (1, 2, "explained"), (2, 2, "explained")]
+
+
+def test_frames_are_decoded_as_they_are_used(moving_clip):
+    stream = stream_frames(moving_clip, num_frames=6)
+    assert stream.indices == [0, 2, 4, 7, 9, 11] and stream.info.frame_count == 12
+    first = next(stream.frames)  # decoding starts here, one frame at a time
+    assert first.index == 0 and first.image.size == SIZE
+    assert [frame.index for frame in stream.frames] == [2, 4, 7, 9, 11]
+
+
+def test_explained_frames_kept_across_batches_are_the_right_images(detector, moving_clip):
+    result = detector.analyse_video(moving_clip, num_frames=6, batch_size=2, explain_frames=3)
+    images = {frame.index: frame.image for frame in sample_frames(moving_clip, num_frames=6)[0]}
+    explained = result.suspicious_frames(3)
+    assert len(explained) == 3 and all(frame.overlay is not None for frame in explained)
+    for frame in explained:
+        expected = detector(images[frame.index], explain=True).overlay
+        np.testing.assert_array_equal(np.asarray(frame.overlay), np.asarray(expected))

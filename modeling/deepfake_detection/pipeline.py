@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ from .images import ImageInput, load_image
 from .modeling_deepfake_detector import FaceVerdict
 from .outputs import FaceResult, FrameResult, ImageResult, VideoResult
 from .tracking import DEFAULT_TOP_K, check_aggregation, link_tracks
-from .video import is_video, sample_frames
+from .video import is_video, stream_frames
 
 
 class DeepfakeDetectionPipeline(Pipeline):
@@ -132,7 +133,9 @@ class DeepfakeDetectionPipeline(Pipeline):
         follow every face through time, and give each person (track) and the video a verdict (see `VideoResult`).
 
         With `explain_frames=N`, the N most suspicious frames get Grad-CAM overlays (computed for those frames only).
-        `progress(done, total, stage)` is called after decoding, after each batch of frames and each explained frame.
+        Frames are decoded a batch at a time and only the images of the `explain_frames` most suspicious frames so
+        far are kept, so memory does not grow with `num_frames`. `progress(done, total, stage)` is called after each
+        batch of frames (stage `"analysed"`) and each explained frame (`"explained"`).
         """
         check_aggregation(aggregation, top_k)
         if threshold is not None:
@@ -140,24 +143,28 @@ class DeepfakeDetectionPipeline(Pipeline):
         if explain_frames < 0:
             raise ValueError(f"explain_frames must be 0 or more, got {explain_frames}.")
         report = progress or (lambda done, total, stage: None)
-        frames, info = sample_frames(video, num_frames=num_frames, fps=fps)
-        report(0, len(frames), "decoded")
+        stream = stream_frames(video, num_frames=num_frames, fps=fps)
         step = batch_size or self._batch_size or 8
-        analysed = []
-        for start in range(0, len(frames), step):
-            chunk = [frame.image for frame in frames[start : start + step]]
-            analysed.extend(self(chunk, batch_size=step, threshold=threshold))
-            report(len(analysed), len(frames), "analysed")
+        sampled, analysed, candidates = [], [], []
+        while chunk := list(itertools.islice(stream.frames, step)):  # decoded a batch at a time: memory stays bounded
+            results = self([frame.image for frame in chunk], batch_size=step, threshold=threshold)
+            for frame, result in zip(chunk, results):
+                if explain_frames and result.fake_probability is not None:
+                    candidates.append((-result.fake_probability, len(sampled), frame.image))
+                sampled.append((frame.index, frame.time_s))
+            candidates = sorted(candidates)[:explain_frames]  # only the most suspicious frames so far keep their image
+            analysed.extend(results)
+            report(len(analysed), len(stream.indices), "analysed")
         track_ids = link_tracks([[face.box for face in result.faces] for result in analysed])
         frame_results = [
-            FrameResult(index=frame.index, time_s=frame.time_s, faces=result.faces, track_ids=ids, error=result.error)
-            for frame, result, ids in zip(frames, analysed, track_ids)
+            FrameResult(index=index, time_s=time_s, faces=result.faces, track_ids=ids, error=result.error)
+            for (index, time_s), result, ids in zip(sampled, analysed, track_ids)
         ]
         if all(frame.error for frame in frame_results):
             raise VideoLoadError(f"{video}: no sampled frame could be analysed ({frame_results[0].error})")
         result = VideoResult.from_frames(frame_results, self.model.config, aggregation, top_k, threshold,
-                                         fps=info.fps, duration_s=round(info.duration_s, 3))
-        images = {frame.index: frame.image for frame in frames}
+                                         fps=stream.info.fps, duration_s=round(stream.info.duration_s, 3))
+        images = {sampled[position][0]: image for _, position, image in candidates}
         shown = result.suspicious_frames(explain_frames)
         for done, frame in enumerate(shown, 1):
             explained = self(images[frame.index], threshold=threshold, explain=True)

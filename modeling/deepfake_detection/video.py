@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -111,22 +112,49 @@ def open_video(path: str | os.PathLike):
     return capture, info
 
 
-def sample_frames(path: str | os.PathLike, num_frames: int | None = None,
-                  fps: float | None = None) -> tuple[list[SampledFrame], VideoInfo]:
-    """The sampled frames of a video and its info; frames that cannot be decoded (a truncated file) are left out.
+@dataclass
+class FrameStream:
+    """A video's info, the indices of the frames to sample, and those frames decoded one at a time as `frames` is
+    iterated, so that only the frames in use are held in memory (the file is closed when the iteration ends)."""
 
-    Raises `VideoLoadError` when the file cannot be opened, has no frames, or no sampled frame decodes.
+    info: VideoInfo
+    indices: list[int]
+    frames: Iterator[SampledFrame]
+
+
+def stream_frames(path: str | os.PathLike, num_frames: int | None = None, fps: float | None = None) -> FrameStream:
+    """The sampled frames of a video, decoded lazily; frames that cannot be decoded (a truncated file) are left out.
+
+    Raises `VideoLoadError` when the file cannot be opened or has no frames; iterating raises it when no sampled frame
+    decodes.
     """
-    import cv2
-
     capture, info = open_video(path)
     try:
         if info.frame_count <= 0:
             info.frame_count = _count_frames(capture)
         if info.frame_count <= 0:
             raise VideoLoadError(f"{path}: the video has no frames.")
-        frames, position = [], 0
-        for index in frame_indices(info.frame_count, info.fps, num_frames, fps):
+        indices = frame_indices(info.frame_count, info.fps, num_frames, fps)
+    except BaseException:
+        capture.release()
+        raise
+    return FrameStream(info, indices, _decode(capture, path, info, indices))
+
+
+def sample_frames(path: str | os.PathLike, num_frames: int | None = None,
+                  fps: float | None = None) -> tuple[list[SampledFrame], VideoInfo]:
+    """All the sampled frames of a video, in memory, and its info (see `stream_frames`)."""
+    stream = stream_frames(path, num_frames=num_frames, fps=fps)
+    return list(stream.frames), stream.info
+
+
+def _decode(capture, path: str | os.PathLike, info: VideoInfo, indices: list[int]) -> Iterator[SampledFrame]:
+    """Frames at `indices` (ascending), seeking across long gaps and decoding forward across short ones."""
+    import cv2
+
+    decoded, position = 0, 0
+    try:
+        for index in indices:
             if index < position or index - position > SEEK_GAP:
                 capture.set(cv2.CAP_PROP_POS_FRAMES, index)
                 position = index
@@ -135,13 +163,13 @@ def sample_frames(path: str | os.PathLike, num_frames: int | None = None,
             ok, bgr = capture.read()
             position += 1
             if ok and bgr is not None and position - 1 == index:
+                decoded += 1
                 time_s = index / info.fps if info.fps > 0 else 0.0
-                frames.append(SampledFrame(index=index, time_s=time_s, image=Image.fromarray(bgr[:, :, ::-1].copy())))
+                yield SampledFrame(index=index, time_s=time_s, image=Image.fromarray(bgr[:, :, ::-1].copy()))
     finally:
         capture.release()
-    if not frames:
+    if not decoded:
         raise VideoLoadError(f"{path}: no frame could be decoded (the file is truncated or its codec is unsupported).")
-    return frames, info
 
 
 def _count_frames(capture) -> int:
