@@ -245,3 +245,10 @@ def test_channels_last_detection_finds_the_original_layouts_faces():
     assert len(fast) == len(boxes) == 2
     for face in fast:
         assert np.abs(np.asarray(boxes, dtype=float) - face.box).max(axis=1).min() < 1e-2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: face detection follows the model there")
+def test_face_detection_runs_on_the_pipelines_device(model_dir):
+    on_gpu = load_pipeline(model_dir, device=0)
+    assert next(on_gpu.face_detector.mtcnn.parameters()).device == on_gpu.device
+    assert on_gpu(astronaut()).faces, "MTCNN on the GPU finds the astronaut"

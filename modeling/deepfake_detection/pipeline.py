@@ -58,7 +58,7 @@ class DeepfakeDetectionPipeline(Pipeline):
         super().__init__(*args, **kwargs)
         config = self.model.config
         self.face_detector = face_detector or FaceDetector.from_config(
-            config, max_side=detection_max_side, channels_last=not parity
+            config, max_side=detection_max_side, channels_last=not parity, device=self.device
         )
         self.parity = parity
         self.model.to(memory_format=torch.contiguous_format if parity else torch.channels_last)
