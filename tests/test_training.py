@@ -156,6 +156,18 @@ def test_training_smoke_run_learns_logs_and_resumes(tmp_path):
     assert max(steps) == 24 and min(s for s in steps[len(log):]) > 16  # continued after step 16, not from 0
 
 
+def test_a_recipes_face_crop_size_becomes_the_models_and_must_match_the_crops(tmp_path):
+    recipe = TrainingRecipe(image_size=80, face_crop_size=96, batch_size=4, max_steps=2, eval_every=2,
+                            self_blend_fraction=0.0, warmup=0.0)
+    crops = synthetic_crops(8, size=96)
+    train(crops, crops, tmp_path / "run", recipe)
+    config = DeepfakeDetectorConfig.from_pretrained(tmp_path / "run" / "best-model")
+    assert (config.face_crop_size, config.image_size) == (96, 80)
+    assert "--face-crop-size 96" in train_command(recipe, "data")
+    with pytest.raises(ValueError, match="The crops are 160 px but the model cuts 96-px faces"):
+        train(synthetic_crops(8), synthetic_crops(8), tmp_path / "other", recipe)
+
+
 def test_train_command_on_a_folder_of_crops(tmp_path, capsys):
     data = tmp_path / "data"
     rng = np.random.default_rng(0)

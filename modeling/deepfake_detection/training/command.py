@@ -16,7 +16,7 @@ def train(args: argparse.Namespace) -> int:
 
     try:
         recipe = TrainingRecipe(
-            image_size=args.image_size, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            image_size=args.image_size, face_crop_size=args.face_crop_size, batch_size=args.batch_size, learning_rate=args.learning_rate,
             weight_decay=args.weight_decay, max_steps=args.max_steps, eval_every=args.eval_every,
             paired=not args.no_pairs, self_blend_fraction=args.self_blend, augment=args.augment,
             seed=args.seed, precision=args.precision,
@@ -48,6 +48,9 @@ def add_train_parser(commands) -> None:
                         "(default: the dataset's source_video column, or metadata.csv in a local folder).")
     recipe = TrainingRecipe()
     parser.add_argument("--image-size", type=positive_int, default=recipe.image_size, help="Classifier input side.")
+    parser.add_argument("--face-crop-size", type=positive_int, default=None,
+                        help="Side of the face crop cut from each image, at training and inference (default: the "
+                        "initial model's, 160 for a new one); the crop is then resized to --image-size.")
     parser.add_argument("--batch-size", type=positive_int, default=recipe.batch_size)
     parser.add_argument("--learning-rate", type=float, default=recipe.learning_rate)
     parser.add_argument("--weight-decay", type=float, default=recipe.weight_decay)

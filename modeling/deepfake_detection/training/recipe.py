@@ -17,9 +17,14 @@ BEST_METRIC = "roc_auc"
 
 @dataclass
 class TrainingRecipe:
-    """Everything that decides what the model learns; saved next to the results so a run can be reproduced."""
+    """Everything that decides what the model learns; saved next to the results so a run can be reproduced.
+
+    `face_crop_size` (None: the initial model's, 160 for a new one) becomes the trained model's: its faces are cut at
+    that size at inference too, so training and inference see the same crops.
+    """
 
     image_size: int = 128
+    face_crop_size: int | None = None
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 0.05
@@ -49,7 +54,8 @@ def train_command(recipe: TrainingRecipe, dataset: str, output_dir: str = "runs/
     """The `deepfake-detection train` command line that runs this recipe."""
     flags = [
         f"--dataset {dataset} --output-dir {output_dir}",
-        f"--image-size {recipe.image_size} --batch-size {recipe.batch_size}",
+        f"--image-size {recipe.image_size} --batch-size {recipe.batch_size}"
+        + (f" --face-crop-size {recipe.face_crop_size}" if recipe.face_crop_size else ""),
         f"--learning-rate {recipe.learning_rate} --weight-decay {recipe.weight_decay}",
         f"--max-steps {recipe.max_steps} --eval-every {recipe.eval_every} --self-blend {recipe.self_blend_fraction}",
         f"--seed {recipe.seed}",

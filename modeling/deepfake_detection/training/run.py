@@ -67,7 +67,8 @@ def train_on_dataset(
     if pairs_csv is None and Path(dataset).is_dir() and (Path(dataset) / "metadata.csv").is_file():
         pairs_csv = Path(dataset) / "metadata.csv"
     config = DeepfakeDetectorConfig.from_pretrained(init_model) if init_model else DeepfakeDetectorConfig()
-    config.image_size = recipe.image_size  # the face settings (crop size, margin, detection) are the model's
+    config.image_size = recipe.image_size  # the face settings (margin, detection) are the model's
+    config.face_crop_size = recipe.face_crop_size or config.face_crop_size
     options = dict(faces=faces, pairs_csv=pairs_csv, limit=limit, cache_dir=cache_dir, num_proc=num_proc, **columns)
     train_crops = load_crops(dataset, train_split, config, **options)
     eval_crops = load_crops(dataset, eval_split, config, **options)

@@ -119,15 +119,18 @@ def data_summary(train_crops: FaceCrops, eval_crops: FaceCrops, dataset_name: st
 
 
 def build_model(recipe: TrainingRecipe, init_model: str | Path | None = None) -> DeepfakeDetectorForImageClassification:
-    """A fresh model at the recipe's input size, or a warm start from any model folder (its weights, the recipe's size)."""
+    """A fresh model at the recipe's input size, or a warm start from any model folder (its weights, the recipe's
+    sizes); a recipe's `face_crop_size` replaces the model's."""
     if init_model is None:
         torch.manual_seed(recipe.seed)
-        return DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig(image_size=recipe.image_size))
-    model = DeepfakeDetectorForImageClassification.from_pretrained(init_model, dtype=torch.float32)
-    if model.config.id2label != dict(enumerate(LABELS)):
-        raise ValueError(f"{init_model}: training expects id2label {dict(enumerate(LABELS))}, "
-                         f"got {model.config.id2label}.")
-    model.config.image_size = recipe.image_size
+        model = DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig(image_size=recipe.image_size))
+    else:
+        model = DeepfakeDetectorForImageClassification.from_pretrained(init_model, dtype=torch.float32)
+        if model.config.id2label != dict(enumerate(LABELS)):
+            raise ValueError(f"{init_model}: training expects id2label {dict(enumerate(LABELS))}, "
+                             f"got {model.config.id2label}.")
+        model.config.image_size = recipe.image_size
+    model.config.face_crop_size = recipe.face_crop_size or model.config.face_crop_size
     return model
 
 
@@ -186,6 +189,12 @@ def train(
         )
     (output_dir / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2))
     model = build_model(recipe, init_model).to(memory_format=torch.channels_last)
+    crop_side = train_crops.pixels.shape[1]
+    if crop_side != model.config.face_crop_size:
+        raise ValueError(
+            f"The crops are {crop_side} px but the model cuts {model.config.face_crop_size}-px faces at inference: "
+            "cut the crops with the trained model's face settings (pass the same face_crop_size to both)."
+        )
     processor = DeepfakeDetectorImageProcessor(face_crop_size=model.config.face_crop_size, size=recipe.image_size)
     sampler = (
         PairedSampler(train_crops.labels, train_crops.groups, recipe.self_blend_fraction, recipe.seed)
