@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_name": PUBLISHED_MODEL_ID.split("/")[-1],
         "cross_dataset_note": CROSS_DATASET_NOTE,
         "training": {
-            "command": train_command(recipe, "../shared/data/dfdc-faces", "runs/dfdc-128"),
+            "command": train_command(recipe, "../shared/data/dfdc-faces", f"runs/{Path(args.run).name}"),
             "augmentation": AUGMENTATION_LEVELS[recipe.augment].describe(),
             "dataset": "DFDC face crops (224×224, `../shared/data/dfdc-faces`, train split)",
             "note": args.note,
