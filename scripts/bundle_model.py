@@ -13,7 +13,6 @@ from pathlib import Path
 
 from deepfake_detection.export import release_model, training_summary
 from deepfake_detection.hub import BUNDLED_MODEL_DIR, PUBLISHED_MODEL_ID
-from deepfake_detection.training.augment import AUGMENTATION_LEVELS
 from deepfake_detection.training.recipe import TrainingRecipe, train_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +45,6 @@ def main(argv: list[str] | None = None) -> int:
         "cross_dataset_note": CROSS_DATASET_NOTE,
         "training": {
             "command": train_command(recipe, "../shared/data/dfdc-faces", f"runs/{Path(args.run).name}"),
-            "augmentation": AUGMENTATION_LEVELS[recipe.augment].describe(),
             "dataset": "DFDC face crops (224×224, `../shared/data/dfdc-faces`, train split)",
             "note": args.note,
         },

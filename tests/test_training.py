@@ -137,8 +137,15 @@ def test_self_blended_image_differs_from_its_source_only_inside_its_mask():
 def test_training_smoke_run_learns_logs_and_resumes(tmp_path):
     crops = synthetic_crops(32)
     recipe = TrainingRecipe(image_size=80, batch_size=8, learning_rate=1e-3, max_steps=16, eval_every=8,
-                            self_blend_fraction=0.0, warmup=0.0)
+                            self_blend_fraction=0.0, warmup=0.0, ema_decay=0.5)
     best = train(crops, crops.subset(np.arange(16)), tmp_path / "run", recipe)
+    from safetensors.torch import load_file
+
+    checkpoint = tmp_path / "run" / f"checkpoint-{best['step']}"
+    average, raw = load_file(checkpoint / "ema.safetensors"), load_file(checkpoint / "model.safetensors")
+    kept = load_file(tmp_path / "run" / "best-model" / "model.safetensors")
+    name = next(name for name in average if name in kept and average[name].dim() == 4)
+    assert torch.allclose(kept[name], average[name]) and not torch.allclose(raw[name], average[name])
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     losses = [entry["loss"] for entry in log if "loss" in entry]
     assert np.mean(losses[-4:]) < np.mean(losses[:4]), losses
@@ -150,6 +157,9 @@ def test_training_smoke_run_learns_logs_and_resumes(tmp_path):
     with pytest.raises(ValueError, match="holds an earlier run's results"):
         train(crops, crops.subset(np.arange(16)), tmp_path / "run", recipe)  # a fresh run would mix with the old one
 
+    with pytest.raises(ValueError, match=r"--augment 'full' \(got 'none'\).*only --max-steps"):
+        other = TrainingRecipe(**{**recipe.__dict__, "augment": "none"})
+        train(crops, crops.subset(np.arange(16)), tmp_path / "run", other, resume=True)  # a resumed run keeps its recipe
     longer = TrainingRecipe(**{**recipe.__dict__, "max_steps": 24})
     train(crops, crops.subset(np.arange(16)), tmp_path / "run", longer, resume=True)
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -164,8 +174,46 @@ def test_a_recipes_face_crop_size_becomes_the_models_and_must_match_the_crops(tm
     config = DeepfakeDetectorConfig.from_pretrained(tmp_path / "run" / "best-model")
     assert (config.face_crop_size, config.image_size) == (96, 80)
     assert "--face-crop-size 96" in train_command(recipe, "data")
-    with pytest.raises(ValueError, match="The crops are 160 px but the model cuts 96-px faces"):
+    with pytest.raises(ValueError, match="The training crops are 160 px but the model cuts 96-px faces"):
         train(synthetic_crops(8), synthetic_crops(8), tmp_path / "other", recipe)
+    assert not (tmp_path / "other").exists()  # refused before anything was written
+
+
+def test_weight_ema_averages_every_step_and_is_in_place_only_while_validated(tmp_path):
+    from types import SimpleNamespace
+
+    from deepfake_detection.training import WeightEMA
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    ema = WeightEMA(decay=0.75)
+    args, state = SimpleNamespace(output_dir=str(tmp_path), should_save=True), SimpleNamespace(global_step=0)
+    start = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    ema.on_train_begin(args, state, None, model=model)
+    with torch.no_grad():
+        model[0].weight.add_(4.0)
+        model[1].running_mean.fill_(2.0)
+    ema.on_step_end(args, state, SimpleNamespace(should_evaluate=False), model=model)
+    assert torch.allclose(ema.average["0.weight"], start["0.weight"] + 1.0)  # 0.75 * w + 0.25 * (w + 4)
+    assert torch.allclose(ema.average["1.running_mean"], torch.full((2,), 0.5))
+    raw = model[0].weight.clone()
+    ema.on_step_end(args, state, SimpleNamespace(should_evaluate=True), model=model)
+    assert torch.allclose(model[0].weight, start["0.weight"] + 1.75)  # validated: the model holds the average
+    ema.on_evaluate(args, state, None, model=model)
+    assert torch.equal(model[0].weight, raw)  # and gets its raw weights back to go on training
+    (tmp_path / "checkpoint-0").mkdir()
+    ema.on_save(args, state, None)
+    resumed = WeightEMA(decay=0.75)
+    resumed.on_train_begin(args, state, None, model=model)  # state.global_step 0 -> starts a new average
+    assert torch.equal(resumed.average["0.weight"], raw)
+    state.global_step = 1
+    (tmp_path / "checkpoint-0").rename(tmp_path / "checkpoint-1")
+    resumed.on_train_begin(args, state, None, model=model)  # a resumed run continues the saved average
+    assert torch.allclose(resumed.average["0.weight"], start["0.weight"] + 1.75)
+    ema.on_train_end(args, state, None, model=model)
+    assert torch.allclose(model[0].weight, start["0.weight"] + 1.75)
+    with pytest.raises(ValueError, match="ema_decay must be 0"):
+        TrainingRecipe(ema_decay=1.0)
+    assert "--ema-decay 0.999" in train_command(TrainingRecipe(ema_decay=0.999), "data")
 
 
 def test_train_command_on_a_folder_of_crops(tmp_path, capsys):

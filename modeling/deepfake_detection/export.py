@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,11 @@ def release_model(
     results go to `output_dir/<name>-<split>/`.
     """
     from .evaluation import evaluate
+    from .training.augment import AUGMENTATION_LEVELS
+    from .training.recipe import TrainingRecipe
 
     summary = training_summary(run_dir)
+    recipe = TrainingRecipe(**summary["recipe"])  # normalised: recipes saved by earlier versions read the same
     target = export_model(Path(run_dir) / "best-model", target)
     evaluations = []
     for spec in evaluation_specs:
@@ -156,7 +160,8 @@ def release_model(
     card_values = dict(card_values or {})
     training = {
         **summary.get("data", {}),
-        "recipe": summary["recipe"],
+        "recipe": asdict(recipe),
+        "augmentation": AUGMENTATION_LEVELS[recipe.augment].describe(),
         "step": summary["step"],
         "images_seen": summary["images_seen"],
         "hardware": summary.get("hardware") or hardware_description(),

@@ -1,8 +1,8 @@
 """Training the detector on real and fake faces: cached face crops, paired batches, augmentations, `Trainer`.
 
 `train_on_dataset` is the whole job (what `deepfake-detection train` runs); the pieces are importable for other
-recipes: `prepare_face_crops`, `PairedSampler`, `augment` / `self_blend`, and `train`. Names are imported on first
-use, so the command line can read `TrainingRecipe`'s defaults without loading torch.
+recipes: `prepare_face_crops`, `PairedSampler`, `augment` / `self_blend`, `WeightEMA`, and `train`. Names are
+imported on first use, so the command line can read `TrainingRecipe`'s defaults without loading torch.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ _PUBLIC = {
     "FaceCrops": "crops",
     "PairedSampler": "pairs",
     "TrainingRecipe": "recipe",
+    "WeightEMA": "ema",
     "load_crops": "run",
     "prepare_face_crops": "crops",
     "train": "trainer",

@@ -16,10 +16,10 @@ def train(args: argparse.Namespace) -> int:
 
     try:
         recipe = TrainingRecipe(
-            image_size=args.image_size, face_crop_size=args.face_crop_size, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            weight_decay=args.weight_decay, max_steps=args.max_steps, eval_every=args.eval_every,
-            paired=not args.no_pairs, self_blend_fraction=args.self_blend, augment=args.augment,
-            seed=args.seed, precision=args.precision,
+            image_size=args.image_size, face_crop_size=args.face_crop_size, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, weight_decay=args.weight_decay, max_steps=args.max_steps,
+            eval_every=args.eval_every, paired=not args.no_pairs, self_blend_fraction=args.self_blend,
+            augment=args.augment, ema_decay=args.ema_decay, seed=args.seed, precision=args.precision,
         )
         best = train_on_dataset(
             args.dataset, args.output_dir, recipe, train_split=args.train_split, eval_split=args.eval_split,
@@ -63,6 +63,11 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--augment", choices=AUGMENT_CHOICES, default=recipe.augment,
                         help="full: flip, shift/scale, colour, rescale, JPEG, cutout; light: flip and colour only "
                         "(nothing resamples or re-compresses pixels); none.")
+    parser.add_argument("--no-augment", dest="augment", action="store_const", const="none",
+                        help="The same as --augment none (kept for earlier commands).")
+    parser.add_argument("--ema-decay", type=float, default=recipe.ema_decay,
+                        help="Validate and keep an exponential moving average of the weights with this decay "
+                        "(e.g. 0.999; 0, the default, keeps the raw weights).")
     parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=recipe.precision,
                         help="auto: bf16 autocast where the hardware runs it natively, else fp32.")
     parser.add_argument("--seed", type=int, default=recipe.seed)

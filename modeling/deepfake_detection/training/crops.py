@@ -171,7 +171,7 @@ def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: st
         "min_face_size": config.min_face_size,
         "thresholds": list(config.detection_thresholds),
         "max_side": config.detection_max_side,
-        "version": 3,
+        "version": 4,  # 4: MTCNN runs channels-last (boxes move by ~1e-3 px)
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 BEST_MODEL_DIR = "best-model"
 BEST_METRICS_FILE = "best.json"
 LOG_FILE = "metrics.jsonl"
+RECIPE_FILE = "recipe.json"
 AUGMENT_CHOICES = ("full", "light", "none")
 """Augmentation levels (`augment.AUGMENTATION_LEVELS`), named here so the command line needs no OpenCV."""
 BEST_METRIC = "roc_auc"
@@ -34,6 +35,7 @@ class TrainingRecipe:
     paired: bool = True
     self_blend_fraction: float = 0.25
     augment: str = "full"
+    ema_decay: float = 0.0
     seed: int = 0
     precision: str = "auto"
 
@@ -46,8 +48,17 @@ class TrainingRecipe:
             self.augment = "full" if self.augment else "none"
         if self.augment not in AUGMENT_CHOICES:
             raise ValueError(f"augment must be one of {', '.join(AUGMENT_CHOICES)}, got {self.augment!r}.")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be 0 (off) or between 0 and 1 (e.g. 0.999), got {self.ema_decay}.")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}.")
+
+
+def apply_recipe_sizes(recipe: TrainingRecipe, config) -> None:
+    """Give a model config the sizes the recipe decides: its input size, and its face crop size when the recipe sets
+    one (the other face settings stay the model's)."""
+    config.image_size = recipe.image_size
+    config.face_crop_size = recipe.face_crop_size or config.face_crop_size
 
 
 def train_command(recipe: TrainingRecipe, dataset: str, output_dir: str = "runs/detector") -> str:
@@ -60,6 +71,6 @@ def train_command(recipe: TrainingRecipe, dataset: str, output_dir: str = "runs/
         f"--max-steps {recipe.max_steps} --eval-every {recipe.eval_every} --self-blend {recipe.self_blend_fraction}",
         f"--seed {recipe.seed}",
     ]
-    flags[-1] += f" --augment {recipe.augment}"
+    flags[-1] += f" --augment {recipe.augment}" + (f" --ema-decay {recipe.ema_decay}" if recipe.ema_decay else "")
     flags += ["--no-pairs"] * (not recipe.paired)
     return "deepfake-detection train " + " \\\n    ".join(flags)

@@ -11,7 +11,8 @@ import datasets
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
 from ..dataset import image_column_undecoded, label_mapping, load_split
 from .crops import FaceCrops, prepare_face_crops, read_pairs_csv
-from .trainer import TrainingRecipe, data_summary, train
+from .recipe import apply_recipe_sizes
+from .trainer import TrainingRecipe, data_summary, resume_checkpoint, train
 
 
 def load_crops(
@@ -66,9 +67,9 @@ def train_on_dataset(
     """
     if pairs_csv is None and Path(dataset).is_dir() and (Path(dataset) / "metadata.csv").is_file():
         pairs_csv = Path(dataset) / "metadata.csv"
-    config = DeepfakeDetectorConfig.from_pretrained(init_model) if init_model else DeepfakeDetectorConfig()
-    config.image_size = recipe.image_size  # the face settings (margin, detection) are the model's
-    config.face_crop_size = recipe.face_crop_size or config.face_crop_size
+    source = resume_checkpoint(Path(output_dir), resume) or init_model  # a resumed run keeps its face settings
+    config = DeepfakeDetectorConfig.from_pretrained(source) if source else DeepfakeDetectorConfig()
+    apply_recipe_sizes(recipe, config)
     options = dict(faces=faces, pairs_csv=pairs_csv, limit=limit, cache_dir=cache_dir, num_proc=num_proc, **columns)
     train_crops = load_crops(dataset, train_split, config, **options)
     eval_crops = load_crops(dataset, eval_split, config, **options)

@@ -7,6 +7,7 @@ it natively (emulated bf16 is ~10x slower than fp32 on CPUs without AVX512-BF16/
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
 from ..export import hardware_description
@@ -24,8 +26,18 @@ from ..modeling_deepfake_detector import DeepfakeDetectorForImageClassification
 from .augment import AUGMENTATION_LEVELS
 from .crops import FAKE, FaceCrops
 from .data import CropCollator, FaceCropDataset
+from .ema import WeightEMA
 from .pairs import PairedSampler
-from .recipe import BEST_METRIC, BEST_METRICS_FILE, BEST_MODEL_DIR, LOG_FILE, TrainingRecipe
+from .recipe import (
+    BEST_METRIC,
+    BEST_METRICS_FILE,
+    BEST_MODEL_DIR,
+    LOG_FILE,
+    RECIPE_FILE,
+    TrainingRecipe,
+    apply_recipe_sizes,
+)
+
 
 def bf16_is_native() -> bool:
     """Whether bf16 runs natively here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX."""
@@ -123,15 +135,49 @@ def build_model(recipe: TrainingRecipe, init_model: str | Path | None = None) ->
     sizes); a recipe's `face_crop_size` replaces the model's."""
     if init_model is None:
         torch.manual_seed(recipe.seed)
-        model = DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig(image_size=recipe.image_size))
-    else:
-        model = DeepfakeDetectorForImageClassification.from_pretrained(init_model, dtype=torch.float32)
-        if model.config.id2label != dict(enumerate(LABELS)):
-            raise ValueError(f"{init_model}: training expects id2label {dict(enumerate(LABELS))}, "
-                             f"got {model.config.id2label}.")
-        model.config.image_size = recipe.image_size
-    model.config.face_crop_size = recipe.face_crop_size or model.config.face_crop_size
+        config = DeepfakeDetectorConfig()
+        apply_recipe_sizes(recipe, config)
+        return DeepfakeDetectorForImageClassification(config)
+    model = DeepfakeDetectorForImageClassification.from_pretrained(init_model, dtype=torch.float32)
+    if model.config.id2label != dict(enumerate(LABELS)):
+        raise ValueError(f"{init_model}: training expects id2label {dict(enumerate(LABELS))}, "
+                         f"got {model.config.id2label}.")
+    apply_recipe_sizes(recipe, model.config)
     return model
+
+
+def resume_checkpoint(output_dir: Path, resume: bool | str | os.PathLike) -> Path | None:
+    """The checkpoint a run continues from: `resume` itself when it is a path, the newest in `output_dir` when it is
+    True; None when not resuming or when there is no checkpoint yet (a new run then starts)."""
+    if not resume:
+        return None
+    if resume is not True:
+        return Path(resume)
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    return Path(last) if last else None
+
+
+RESUMABLE_CHANGES = ("max_steps", "eval_every")
+"""Recipe fields a resumed run may change (to shorten or lengthen its schedule); any other change would mix recipes."""
+RECIPE_FLAGS = {"paired": "--no-pairs", "self_blend_fraction": "--self-blend"}
+"""Command-line flags whose names differ from their recipe field."""
+
+
+def check_resumed_recipe(saved: Path, recipe: TrainingRecipe) -> None:
+    """Refuse to resume a run with another recipe than it started with (e.g. a forgotten `--ema-decay`), naming the
+    options to pass; only `RESUMABLE_CHANGES` may differ."""
+    if not saved.is_file():
+        return
+    started = asdict(TrainingRecipe(**json.loads(saved.read_text())))
+    asked = asdict(recipe)
+    changed = [name for name in asked if name not in RESUMABLE_CHANGES and started[name] != asked[name]]
+    if changed:
+        flags = ", ".join(
+            f"{RECIPE_FLAGS.get(name, '--' + name.replace('_', '-'))} {started[name]!r} (got {asked[name]!r})"
+            for name in changed
+        )
+        raise ValueError(f"This run started with another recipe: resume it with the same options ({flags}); only "
+                         "--max-steps and --eval-every may change when resuming.")
 
 
 def training_arguments(output_dir: Path, recipe: TrainingRecipe, eval_batch_size: int) -> TrainingArguments:
@@ -179,22 +225,25 @@ def train(
     warm-starts a new schedule from a model folder. Returns `best.json`'s content.
     """
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if resume is True and not any(output_dir.glob("checkpoint-*")):
-        resume = False
-    if not resume and any((output_dir / name).exists() for name in (BEST_METRICS_FILE, LOG_FILE, BEST_MODEL_DIR)):
+    checkpoint = resume_checkpoint(output_dir, resume)
+    earlier_results = any((output_dir / name).exists() for name in (BEST_METRICS_FILE, LOG_FILE, BEST_MODEL_DIR))
+    if checkpoint is None and earlier_results:
         raise ValueError(
             f"{output_dir} holds an earlier run's results: pass --resume to continue it (it needs its checkpoint-* "
             "folders), or choose a new --output-dir."
         )
-    (output_dir / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2))
-    model = build_model(recipe, init_model).to(memory_format=torch.channels_last)
-    crop_side = train_crops.pixels.shape[1]
-    if crop_side != model.config.face_crop_size:
-        raise ValueError(
-            f"The crops are {crop_side} px but the model cuts {model.config.face_crop_size}-px faces at inference: "
-            "cut the crops with the trained model's face settings (pass the same face_crop_size to both)."
-        )
+    if checkpoint is not None:
+        check_resumed_recipe(output_dir / RECIPE_FILE, recipe)
+    model = build_model(recipe, init_model if checkpoint is None else checkpoint).to(memory_format=torch.channels_last)
+    for name, crops in (("training", train_crops), ("validation", eval_crops)):
+        if crops.pixels.shape[1] != model.config.face_crop_size:
+            raise ValueError(
+                f"The {name} crops are {crops.pixels.shape[1]} px but the model cuts {model.config.face_crop_size}-px "
+                f"faces at inference: cut the crops with the model's config (`load_crops(..., config)`), or set "
+                f"TrainingRecipe(face_crop_size={crops.pixels.shape[1]}) (`--face-crop-size`) to train at their size."
+            )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / RECIPE_FILE).write_text(json.dumps(asdict(recipe), indent=2))
     processor = DeepfakeDetectorImageProcessor(face_crop_size=model.config.face_crop_size, size=recipe.image_size)
     sampler = (
         PairedSampler(train_crops.labels, train_crops.groups, recipe.self_blend_fraction, recipe.seed)
@@ -208,10 +257,13 @@ def train(
         eval_dataset=FaceCropDataset(eval_crops),
         data_collator=CropCollator(processor),
         compute_metrics=lambda prediction: score_metrics(prediction, model.config),
-        callbacks=[ProgressCallback(output_dir, processor, recipe, data_summary(train_crops, eval_crops, dataset_name))],
+        callbacks=[  # in this order: the average is in place while ProgressCallback saves the best model
+            ProgressCallback(output_dir, processor, recipe, data_summary(train_crops, eval_crops, dataset_name)),
+            *([WeightEMA(recipe.ema_decay)] if recipe.ema_decay else []),
+        ],
         train_sampler=sampler,
     )
-    trainer.train(resume_from_checkpoint=resume or None)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.evaluate()
     best = output_dir / BEST_METRICS_FILE
     return json.loads(best.read_text()) if best.is_file() else {}
