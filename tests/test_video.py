@@ -4,6 +4,7 @@ binary that imageio-ffmpeg ships); nothing is committed."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 from pathlib import Path
@@ -290,6 +291,7 @@ def test_progress_is_reported_for_each_batch_and_each_explained_frame(detector, 
 
 def test_frames_are_decoded_as_they_are_used(moving_clip):
     stream = stream_frames(moving_clip, num_frames=6)
+    assert inspect.isgenerator(stream.frames)  # nothing is decoded until the frames are asked for
     assert stream.indices == [0, 2, 4, 7, 9, 11] and stream.info.frame_count == 12
     first = next(stream.frames)  # decoding starts here, one frame at a time
     assert first.index == 0 and first.image.size == SIZE
@@ -304,3 +306,20 @@ def test_explained_frames_kept_across_batches_are_the_right_images(detector, mov
     for frame in explained:
         expected = detector(images[frame.index], explain=True).overlay
         np.testing.assert_array_equal(np.asarray(frame.overlay), np.asarray(expected))
+
+
+def test_progress_ends_full_when_some_frames_do_not_decode(detector, moving_clip, monkeypatch):
+    import itertools
+
+    from deepfake_detection import pipeline as pipeline_module
+
+    def losing_the_last_frame(*args, **kwargs):
+        stream = stream_frames(*args, **kwargs)
+        stream.frames = itertools.islice(stream.frames, len(stream.indices) - 1)  # as a truncated file does
+        return stream
+
+    monkeypatch.setattr(pipeline_module, "stream_frames", losing_the_last_frame)
+    calls = []
+    detector.analyse_video(moving_clip, num_frames=6, batch_size=4,
+                           progress=lambda done, total, stage: calls.append((done, total, stage)))
+    assert calls == [(4, 6, "analysed"), (5, 6, "analysed"), (5, 5, "analysed")]

@@ -36,9 +36,10 @@ class DeepfakeDetectionPipeline(Pipeline):
     images at a time.
 
     By default the classifier and MTCNN run channels-last (about 15-20% faster on CPUs; boxes move by ~1e-3 px and
-    scores by ~1e-5 at most); `parity=True` keeps the original app's exact arithmetic (scores within 1e-5). `detection_max_side` (or
-    `config.detection_max_side`) trades exactness for speed: MTCNN then runs on a copy of large images scaled down to
-    that many pixels, which moves boxes, and so scores, noticeably. Left unset, the faces are the original app's.
+    scores by ~1e-5 at most); `parity=True` keeps the original app's exact arithmetic (scores within 1e-5).
+    `detection_max_side` (or `config.detection_max_side`) trades exactness for speed: MTCNN then runs on a copy of
+    large images scaled down to that many pixels, which moves boxes, and so scores, noticeably. Left unset, the faces
+    are the original app's.
     """
 
     _load_processor = False
@@ -155,6 +156,8 @@ class DeepfakeDetectionPipeline(Pipeline):
             candidates = sorted(candidates)[:explain_frames]  # only the most suspicious frames so far keep their image
             analysed.extend(results)
             report(len(analysed), len(stream.indices), "analysed")
+        if len(analysed) < len(stream.indices):  # frames that did not decode (a truncated file): the bar still ends
+            report(len(analysed), len(analysed), "analysed")
         track_ids = link_tracks([[face.box for face in result.faces] for result in analysed])
         frame_results = [
             FrameResult(index=index, time_s=time_s, faces=result.faces, track_ids=ids, error=result.error)
@@ -289,5 +292,3 @@ def _quiet_local_loading(model: str):
     finally:
         if quiet:
             transformers_logging.enable_progress_bar()
-
-
