@@ -371,7 +371,8 @@ def run_benchmark(
     """Run the three jobs with both paths on the same images and weights; return every figure as a JSON-able dict.
 
     `accuracy` (`{"model": ..., "datasets": {name: (folder, split)}, "max_sides": [...]}`) adds the comparison of
-    bounded detection sizes against full resolution (`benchmark_accuracy.py`) with that trained model."""
+    the channels-last default and bounded detection sizes against the original arithmetic (`benchmark_accuracy.py`)
+    with that trained model."""
     load_at_start = os.getloadavg()[0]
     settings = dict(settings or {})
     paths = Contenders(model_folder, settings)
@@ -529,13 +530,14 @@ def profile_tables(figures: dict) -> list[str]:
 
 
 def accuracy_lines(figures: dict) -> list[str]:
-    """The bounded-detection-size comparison as a table, when it ran."""
+    """The faster-detection comparison as a table, when it ran."""
     accuracy = figures.get("accuracy", {})
     if "candidates" not in accuracy:
         return []
     reference = "; ".join(f"{name} {auc:.4f}" for name, auc in accuracy["reference_roc_auc"].items())
     return [
-        f"Faster detection against full resolution ({accuracy['model']}; full-resolution ROC-AUC: {reference}; kept "
+        f"Faster detection against the original arithmetic (parity mode, full resolution; {accuracy['model']}; its "
+        f"ROC-AUC: {reference}; kept "
         f"only if every face is found with IoU ≥ {accuracy['min_iou']} and each AUC moves ≤ "
         f"{accuracy['auc_tolerance']}):",
         "",
@@ -600,7 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dfdc", type=Path, default=DEFAULT_CROPS.parent,
                         help="DFDC face crops whose validation split the comparison scores (default: %(default)s).")
     parser.add_argument("--compare-max-side", type=int, nargs="*", default=list(DEFAULT_MAX_SIDES), metavar="PIXELS",
-                        help="Detection sizes compared with full resolution; none skips the comparison.")
+                        help="Detection sizes compared with the original arithmetic (with the channels-last default); "
+                        "none skips the comparison.")
     parser.add_argument("--output", type=Path, default=Path("outputs/benchmark.json"), help="JSON output path.")
     return parser
 

@@ -1,10 +1,11 @@
 """The accuracy side of speed: does a faster detection setting find the same faces and keep the same ROC-AUC?
 
-A score-changing speed-up (here a bounded detection size, `detection_max_side`) may become a default only where,
-with the trained model and in the same run, it
-- finds every face that full-resolution detection finds on the full-HD frames (box IoU >= MIN_IOU), and
-- keeps ROC-AUC through detection within AUC_TOLERANCE of full resolution, on the ffpp-examples frames and on the
-  DFDC validation crops.
+A score-changing speed-up (the package's channels-last default, a bounded detection size `detection_max_side`) may
+be a default only where, with the trained model and in the same run, it
+- finds every face that the original arithmetic (full resolution, parity mode) finds on the full-HD frames (box
+  IoU >= MIN_IOU), and
+- keeps ROC-AUC through detection within AUC_TOLERANCE of the original arithmetic's, on the ffpp-examples frames and
+  on the DFDC validation crops.
 `benchmark.py` runs `accuracy_job` and prints its table; nothing here times anything.
 """
 
@@ -50,11 +51,12 @@ def face_recall(frames: Sequence[str], reference_faces: Sequence[list], candidat
     }
 
 
-def auc_through_detection(model: str, dataset: str, split: str | None, max_side: int | None) -> float | None:
-    """ROC-AUC of `model` on one split, faces found as the pipeline finds them, with this detection size (None when
-    too few faces are found to compute it)."""
+def auc_through_detection(model, dataset: str, split: str | None, max_side: int | None) -> float | None:
+    """ROC-AUC of `model` (an id or folder, or a loaded pipeline) on one split, faces found as the pipeline finds
+    them, with this detection size (None when too few faces are found to compute it)."""
+    options = {} if max_side is None else {"detection_max_side": max_side}
     with tempfile.TemporaryDirectory(prefix="benchmark_accuracy_") as folder:
-        result = evaluate(model, dataset, split=split, output_dir=folder, progress=False, detection_max_side=max_side)
+        result = evaluate(model, dataset, split=split, output_dir=folder, progress=False, **options)
     return result.metrics.get("roc_auc")
 
 
@@ -70,23 +72,31 @@ def largest_side(folder: str) -> int:
 
 def accuracy_job(model: str, frames: Sequence[str], datasets: dict[str, tuple[str, str | None]],
                  max_sides: Sequence[int] = DEFAULT_MAX_SIDES, log: Log = print) -> dict:
-    """Full-resolution detection against each bounded detection size: face recall on `frames`, and ROC-AUC on each
-    of `datasets` (`{name: (folder, split)}`). A dataset whose images are all no larger than a candidate size is
-    not re-evaluated for it: detection leaves such images untouched, so its AUC is the reference's."""
-    config = load_pipeline(model).model.config
-    reference_detector = FaceDetector.from_config(config)
-    reference_detector.max_side = None  # full resolution, whatever the model's config says
-    log("Accuracy job: full-resolution detection (reference)")
-    reference_faces = [reference_detector.detect(load_image(frame)) for frame in frames]
-    reference = {name: auc_through_detection(model, folder, split, None) for name, (folder, split) in datasets.items()}
+    """The original arithmetic (parity mode, full resolution) against the package's default (channels-last, full
+    resolution; `detection_max_side` None) and each bounded detection size: face recall on `frames`, and ROC-AUC on
+    each of `datasets` (`{name: (folder, split)}`). A dataset whose images are all no larger than a candidate size is
+    not re-evaluated for it: detection leaves such images untouched, so its AUC is the default's."""
+    original, default = load_pipeline(model, parity=True), load_pipeline(model)
+    for pipeline in (original, default):
+        pipeline.face_detector.max_side = None  # full resolution, whatever the model's config says
+    config = original.model.config
+    log("Accuracy job: the original arithmetic (reference)")
+    reference_faces = [original.face_detector.detect(load_image(frame)) for frame in frames]
+    reference = {name: auc_through_detection(original, folder, split, None)
+                 for name, (folder, split) in datasets.items()}
     sides = {name: largest_side(folder) for name, (folder, _) in datasets.items()}
-    candidates = []
-    for max_side in max_sides:
-        log(f"Accuracy job: detection_max_side={max_side}")
-        recall = face_recall(frames, reference_faces, FaceDetector.from_config(config, max_side=max_side))
-        untouched = [name for name in datasets if sides[name] <= max_side]
-        aucs = {name: reference[name] if name in untouched else auc_through_detection(model, folder, split, max_side)
+    candidates, default_aucs = [], {}
+    for max_side in [None, *max_sides]:
+        log(f"Accuracy job: detection_max_side={max_side}" + (" (the default)" if max_side is None else ""))
+        detector = FaceDetector.from_config(config, max_side=max_side)
+        detector.max_side = max_side
+        recall = face_recall(frames, reference_faces, detector)
+        untouched = [name for name in datasets if max_side is not None and sides[name] <= max_side]
+        evaluated = default if max_side is None else model
+        aucs = {name: default_aucs[name] if name in untouched
+                else auc_through_detection(evaluated, folder, split, max_side)
                 for name, (folder, split) in datasets.items()}
+        default_aucs = default_aucs or aucs
         changes = {name: None if aucs[name] is None or reference[name] is None else aucs[name] - reference[name]
                    for name in datasets}
         candidates.append({
@@ -110,7 +120,9 @@ def accuracy_rows(accuracy: dict) -> list[list[str]]:
         missed = ", ".join(f"{face['box_width']:.0f} px" for face in recall["missed"]) or "none"
         changes = "; ".join(f"{name} {'n/a (no AUC)' if change is None else f'{change:+.4f}'}"
                             for name, change in candidate["roc_auc_change"].items())
-        rows.append([str(candidate["detection_max_side"]), f"{recall['found']}/{recall['reference_faces']}",
+        size = candidate["detection_max_side"]
+        rows.append(["full (default, channels-last)" if size is None else str(size),
+                     f"{recall['found']}/{recall['reference_faces']}",
                      missed, changes, "yes" if candidate["keeps_accuracy"] else "no"])
     return rows
 
