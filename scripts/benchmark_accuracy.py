@@ -88,8 +88,7 @@ def accuracy_job(model: str, frames: Sequence[str], datasets: dict[str, tuple[st
     candidates, default_aucs = [], {}
     for max_side in [None, *max_sides]:
         log(f"Accuracy job: detection_max_side={max_side}" + (" (the default)" if max_side is None else ""))
-        detector = FaceDetector.from_config(config, max_side=max_side)
-        detector.max_side = max_side
+        detector = default.face_detector if max_side is None else FaceDetector.from_config(config, max_side=max_side)
         recall = face_recall(frames, reference_faces, detector)
         untouched = [name for name in datasets if max_side is not None and sides[name] <= max_side]
         evaluated = default if max_side is None else model

@@ -151,7 +151,7 @@ class DeepfakeDetectionPipeline(Pipeline):
             results = self([frame.image for frame in chunk], batch_size=step, threshold=threshold)
             for frame, result in zip(chunk, results):
                 if explain_frames and result.fake_probability is not None:
-                    candidates.append((-result.fake_probability, len(sampled), frame.image))
+                    candidates.append((-result.fake_probability, frame.index, frame.image))  # ties: earlier frame first
                 sampled.append((frame.index, frame.time_s))
             candidates = sorted(candidates)[:explain_frames]  # only the most suspicious frames so far keep their image
             analysed.extend(results)
@@ -167,7 +167,7 @@ class DeepfakeDetectionPipeline(Pipeline):
             raise VideoLoadError(f"{video}: no sampled frame could be analysed ({frame_results[0].error})")
         result = VideoResult.from_frames(frame_results, self.model.config, aggregation, top_k, threshold,
                                          fps=stream.info.fps, duration_s=round(stream.info.duration_s, 3))
-        images = {sampled[position][0]: image for _, position, image in candidates}
+        images = {index: image for _, index, image in candidates}
         shown = result.suspicious_frames(explain_frames)
         for done, frame in enumerate(shown, 1):
             explained = self(images[frame.index], threshold=threshold, explain=True)
