@@ -51,9 +51,22 @@ def test_a_prediction_without_heatmaps_does_not_load_grad_cam(model_dir, tmp_pat
     assert out.splitlines()[-2:] == ["[]", "True"]
 
 
-def test_the_command_line_parser_loads_neither_torch_nor_scipy():
-    loaded = run_python("import sys, deepfake_detection.cli; print([m for m in ('torch', 'scipy') if m in sys.modules])")
+def test_the_command_line_parser_loads_neither_torch_nor_scipy_nor_opencv():
+    """Every command's parser (train's included) is built before any work: none of them may cost a cold start."""
+    loaded = run_python(
+        "import sys, deepfake_detection.cli as cli; cli.build_parser()\n"
+        "print([m for m in ('torch', 'scipy', 'cv2') if m in sys.modules])"
+    )
     assert loaded == "[]"
+
+
+def test_the_training_package_gives_its_augmentation_functions_by_name():
+    out = run_python(
+        "import deepfake_detection.training as training\n"
+        "from deepfake_detection.training import augment, self_blend, AugmentSettings\n"
+        "print(callable(augment), callable(self_blend), AugmentSettings.light().describe() != '')"
+    )
+    assert out == "True True True"
 
 
 def test_first_use_of_a_model_class_registers_the_auto_classes_and_the_task():

@@ -23,7 +23,7 @@ from deepfake_detection.training import (
     self_blend,
     train,
 )
-from deepfake_detection.training.augment import AUGMENTATION_LEVELS
+from deepfake_detection.training.augmentation import AUGMENTATION_LEVELS
 from deepfake_detection.training.crops import NO_GROUP, group_of
 from deepfake_detection.training.data import FaceCropDataset
 from deepfake_detection.training.recipe import AUGMENT_CHOICES, train_command

@@ -145,7 +145,7 @@ def release_model(
     results go to `output_dir/<name>-<split>/`.
     """
     from .evaluation import evaluate
-    from .training.augment import AUGMENTATION_LEVELS
+    from .training.augmentation import AUGMENTATION_LEVELS
     from .training.recipe import TrainingRecipe
 
     summary = training_summary(run_dir)

@@ -2,7 +2,7 @@
 
 `train_on_dataset` is the whole job (what `deepfake-detection train` runs); the pieces are importable for other
 recipes: `prepare_face_crops`, `PairedSampler`, `augment` / `self_blend`, `WeightEMA`, and `train`. Names are
-imported on first use, so the command line can read `TrainingRecipe`'s defaults without loading torch.
+imported on first use, so the command line can read `TrainingRecipe`'s defaults without loading torch or OpenCV.
 """
 
 from __future__ import annotations
@@ -10,20 +10,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .augment import AugmentSettings, augment, self_blend  # light (numpy, OpenCV); `augment` names its module too
-
 _PUBLIC = {
+    "AugmentSettings": "augmentation",
     "FaceCrops": "crops",
     "PairedSampler": "pairs",
     "TrainingRecipe": "recipe",
     "WeightEMA": "ema",
+    "augment": "augmentation",
     "load_crops": "run",
     "prepare_face_crops": "crops",
+    "self_blend": "augmentation",
     "train": "trainer",
     "train_on_dataset": "run",
 }
 
-__all__ = sorted([*_PUBLIC, "AugmentSettings", "augment", "self_blend"])
+__all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str) -> Any:

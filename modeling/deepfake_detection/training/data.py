@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
-from .augment import AugmentSettings, augment, self_blend
+from .augmentation import AugmentSettings, augment, self_blend
 from .crops import FAKE, FaceCrops
 
 TEMPLATE_LANDMARKS = np.array([[0.34, 0.42], [0.66, 0.42], [0.5, 0.58], [0.37, 0.75], [0.63, 0.75]], np.float32)

@@ -23,7 +23,7 @@ from ..export import hardware_description
 from ..metrics import ranking_metrics
 from ..image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from ..modeling_deepfake_detector import DeepfakeDetectorForImageClassification
-from .augment import AUGMENTATION_LEVELS
+from .augmentation import AUGMENTATION_LEVELS
 from .crops import FAKE, FaceCrops
 from .data import CropCollator, FaceCropDataset
 from .ema import WeightEMA
