@@ -89,3 +89,34 @@ def test_detection_max_side_is_passed_to_the_face_detector(model_dir, tmp_path, 
     rows = json.loads(capsys.readouterr().out)
     assert exit_code == 0 and seen["max_side"] == 256
     assert rows[0]["num_faces"] == 1
+
+
+def test_predict_batch_size_sets_how_many_images_are_detected_together(model_dir, tmp_path, capsys, monkeypatch):
+    from deepfake_detection import pipeline
+
+    batches = []
+    real_load_pipeline = pipeline.load_pipeline
+
+    def recording_load_pipeline(*args, **kwargs):
+        detector = real_load_pipeline(*args, **kwargs)
+        detect_batch = detector.face_detector.detect_batch
+        detector.face_detector.detect_batch = lambda images: batches.append(len(images)) or detect_batch(images)
+        return detector
+
+    monkeypatch.setattr("deepfake_detection.pipeline.load_pipeline", recording_load_pipeline)
+    for index in range(10):
+        astronaut().resize((128, 128)).save(tmp_path / f"face{index}.png")
+    assert main(["predict", str(tmp_path), "--model", str(model_dir), "--json", "--batch-size", "10"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 10
+    assert batches == [10]  # the pipeline's own default (8) would have made it [8, 2]
+
+
+def test_num_frames_and_fps_exclude_each_other(capsys):
+    import pytest
+
+    from deepfake_detection.cli import build_parser
+
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["predict", "clip.mp4", "--num-frames", "8", "--fps", "2"])
+    assert stopped.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert build_parser().parse_args(["predict", "clip.mp4", "--fps", "2"]).fps == 2.0

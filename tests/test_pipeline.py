@@ -210,6 +210,24 @@ def test_a_list_continues_past_unreadable_and_tiny_images(detector, tmp_path):
     assert sliver["num_faces"] == 0
 
 
+def test_an_image_whose_analysis_fails_is_named_in_its_error_and_the_others_are_analysed(detector, tmp_path,
+                                                                                           monkeypatch):
+    detect_batch = detector.face_detector.detect_batch
+
+    def fails_on_grey(images):
+        if any(image.getpixel((0, 0)) == (128, 128, 128) for image in images):
+            raise RuntimeError("detector exploded\nsecond line")
+        return detect_batch(images)
+
+    monkeypatch.setattr(detector.face_detector, "detect_batch", fails_on_grey)
+    grey = tmp_path / "grey.png"
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(grey)
+    face, failed, from_memory = detector([astronaut(), str(grey), Image.new("RGB", (64, 64), (128, 128, 128))])
+    assert face.num_faces == 1 and face.error is None
+    assert failed.error == f"{grey}: could not analyse this image (RuntimeError: detector exploded)"
+    assert from_memory.error.startswith("list item 3 (Image): could not analyse this image")
+
+
 def test_a_threshold_outside_0_1_is_refused(detector):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         detector(astronaut(), threshold=1.5)

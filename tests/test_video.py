@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -201,11 +202,14 @@ def test_rotation_metadata_is_applied(detector, tmp_path):
         ("truncated", "no frame could be decoded|not a readable video"),
         ("audio_only", "not a readable video"),
         ("missing", "no such file"),
+        ("url", "^https://example.invalid/clip.mp4: videos are read from files, not URLs; download it"),
     ],
 )
 def test_bad_videos_get_a_one_line_reason_and_a_batch_goes_on(detector, moving_clip, tmp_path, make, message):
     bad = tmp_path / f"{make}.mp4"
-    if make == "corrupt":
+    if make == "url":
+        bad = "https://example.invalid/clip.mp4"
+    elif make == "corrupt":
         bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 500)
     elif make == "empty":
         bad.write_bytes(b"")
@@ -254,6 +258,37 @@ def test_cli_predicts_videos_next_to_images_and_writes_the_frame_table(model_dir
     assert table[0].startswith("frame,time_s,track") and len(table) == 5
     assert (out / "moving.timeline.png").is_file()
     assert len(list(out.glob("moving.frame*.png"))) >= 1
+
+
+def test_videos_that_share_a_file_name_write_their_outputs_under_distinct_names():
+    from deepfake_detection.report import video_output_names
+
+    names = video_output_names(["data/real/000.mp4", "data/fake/000.mp4", "data/real/clip.mp4", "data/real/clip.mov",
+                                "data/real/other.mp4", "data/real/other.mp4"])
+    assert names == {"data/real/000.mp4": "real__000.mp4", "data/fake/000.mp4": "fake__000.mp4",
+                     "data/real/clip.mp4": "real__clip.mp4", "data/real/clip.mov": "real__clip.mov",
+                     "data/real/other.mp4": "other"}
+
+
+def test_cli_keeps_both_outputs_of_same_named_videos_and_goes_on_when_they_cannot_be_written(
+        model_dir, moving_clip, tmp_path, capsys):
+    for folder in ("real", "fake"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "000.avi").write_bytes(moving_clip.read_bytes())
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "real"), str(tmp_path / "fake"), "--model", str(model_dir),
+                 "--num-frames", "2", "--explain-frames", "1", "--save-dir", str(out)]) == 0
+    assert sorted(path.name for path in out.glob("*.frames.csv")) == ["fake__000.avi.frames.csv",
+                                                                       "real__000.avi.frames.csv"]
+    capsys.readouterr()
+    not_a_folder = tmp_path / "taken"
+    not_a_folder.write_text("a file where the outputs should go")
+    code = main(["predict", str(tmp_path / "real" / "000.avi"), "--model", str(model_dir), "--num-frames", "2",
+                 "--save-dir", str(not_a_folder)])
+    captured = capsys.readouterr()
+    assert code == 1 and re.search(r"000\.avi: (REAL|FAKE) \(fake probability", captured.out), captured.out
+    assert "000.avi: could not write its outputs under --save-dir" in captured.err
+    assert "choose a writable folder" in captured.err and "could not be analysed" not in captured.err
 
 
 @pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way

@@ -15,7 +15,7 @@ from .errors import EvaluationError, ModelNotAvailableError, PolarityWarning, hu
 from .hub import DATASET_ENV, MODEL_ENV, default_dataset_id
 from .images import DEFAULT_TIMEOUT_S, IMAGE_SUFFIXES, find_images, is_url
 from .tracking import AGGREGATIONS, DEFAULT_TOP_K
-from .video import DEFAULT_NUM_FRAMES, VIDEO_SUFFIXES
+from .video import DEFAULT_NUM_FRAMES, VIDEO_SUFFIXES, is_video
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
@@ -73,7 +73,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    """Print a verdict per image or video; every input that is not analysed is named with its reason, never fatal."""
+    """Print a verdict per image or video; every input that is not analysed, and every video whose `--save-dir`
+    outputs could not be written, is named with its reason, never fatal (exit code 1)."""
     paths = find_images(args.inputs, MEDIA_SUFFIXES)
     errors = [
         {"path": str(folder), "error": f"{folder}: no image or video files in this folder ({', '.join(MEDIA_SUFFIXES)})."}
@@ -89,20 +90,20 @@ def predict(args: argparse.Namespace) -> int:
 
     detector = load_pipeline(args.model, args.revision, detection_max_side=args.detection_max_side)
     video_options = {**video_settings(args), "explain_frames": args.explain_frames if args.save_dir else 0}
-    rows = []
+    output_names = video_output_names(paths) if args.save_dir else {}
+    rows, unsaved = [], []
     for start in range(0, len(paths), args.batch_size):
         batch = paths[start : start + args.batch_size]
         results = detector([str(path) for path in batch], threshold=args.threshold, timeout=args.timeout,
-                           video_options=video_options)
+                           video_options=video_options, batch_size=args.batch_size)
         for path, result in zip(batch, results):
             if result.error is not None:
                 errors.append({"path": str(path), "error": result.error})
                 continue
             if args.save_dir and "tracks" in result:
-                from .report import write_video_outputs
-
-                write_video_outputs(result, detector.model.config, Path(args.save_dir), Path(path).stem,
-                                    args.threshold)
+                error = save_video_outputs(result, detector.model.config, args, output_names[str(path)])
+                if error:
+                    unsaved.append(f"{path}: {error}")
             row = {"path": str(path), **result.to_dict()}
             rows.append(row)
             if not args.json:
@@ -114,7 +115,28 @@ def predict(args: argparse.Namespace) -> int:
     if errors:
         print(f"{len(errors)} input(s) could not be analysed; {len(rows)} of {len(paths)} input(s) were.",
               file=sys.stderr)
-    return 1 if errors else 0
+    for error in unsaved:  # analysed and printed above, but the files asked for are missing
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if errors or unsaved else 0
+
+
+def video_output_names(paths: Sequence[str | Path]) -> dict[str, str]:
+    """The NAME under which each video of the run writes its outputs (`report.video_output_names`)."""
+    from .report import video_output_names as names
+
+    return names([path for path in paths if is_video(path)])
+
+
+def save_video_outputs(result, config, args: argparse.Namespace, name: str) -> str | None:
+    """Write one video's table, timeline and frames under `--save-dir`; the reason as text if that fails, so the
+    run goes on (the verdict is still printed)."""
+    from .report import write_video_outputs
+
+    try:
+        write_video_outputs(result, config, Path(args.save_dir), name, args.threshold)
+    except OSError as error:
+        return f"could not write its outputs under --save-dir {args.save_dir} ({error}); choose a writable folder."
+    return None
 
 
 def video_settings(args: argparse.Namespace) -> dict:
@@ -217,9 +239,10 @@ def format_metrics(metrics: dict) -> str:
 def add_video_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -> None:
     """How videos are sampled and their scores over time combined, and (`outputs`) where their tables and plots go."""
     video = parser.add_argument_group("videos")
-    video.add_argument("--num-frames", type=positive_int, default=DEFAULT_NUM_FRAMES,
-                       help=f"Frames sampled per video, evenly spaced (default {DEFAULT_NUM_FRAMES}).")
-    video.add_argument("--fps", type=positive_float, default=None, help="Sample this many frames a second instead.")
+    sampling = video.add_mutually_exclusive_group()
+    sampling.add_argument("--num-frames", type=positive_int, default=DEFAULT_NUM_FRAMES,
+                          help=f"Frames sampled per video, evenly spaced (default {DEFAULT_NUM_FRAMES}).")
+    sampling.add_argument("--fps", type=positive_float, default=None, help="Sample this many frames a second instead.")
     video.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
                        help="A person's fake probability over time: mean (default), median, max, or topk mean.")
     video.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K,
@@ -228,7 +251,8 @@ def add_video_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -
         return
     video.add_argument("--save-dir", default=None, metavar="DIR",
                        help="Write each video's NAME.frames.csv (every face in every sampled frame), "
-                       "NAME.timeline.png and its most suspicious frames with Grad-CAM (NAME.frameN.png).")
+                       "NAME.timeline.png and its most suspicious frames with Grad-CAM (NAME.frameN.png); NAME is "
+                       "the file name without suffix, or real__000.mp4 for real/000.mp4 when two videos share one.")
     video.add_argument("--explain-frames", type=positive_int, default=3,
                        help="Most suspicious frames saved with Grad-CAM per video (default 3; with --save-dir).")
 

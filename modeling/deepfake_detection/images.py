@@ -165,7 +165,15 @@ def _load_url(url: str, timeout: float) -> Image.Image:
 
 
 def is_url(path: str | os.PathLike) -> bool:
+    """Whether `path` is an http(s) URL rather than a local path."""
     return str(path).startswith(URL_PREFIXES)
+
+
+def input_name(image: ImageInput, position: int) -> str:
+    """How an error names one input of a list: its path or URL, else its place in the list (1-based) and type."""
+    if isinstance(image, (str, os.PathLike)):
+        return str(image)
+    return f"list item {position + 1} ({type(image).__name__})"
 
 
 def find_images(paths: Sequence[str | os.PathLike], suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[str | Path]:

@@ -18,7 +18,7 @@ from .errors import ImageLoadError, VideoLoadError, first_line, model_not_availa
 from .explain import GradCamExplainer, face_overlay, image_overlay
 from .faces import Face, FaceDetector
 from .hub import default_model_id, default_revision
-from .images import ImageInput, load_image
+from .images import ImageInput, input_name, load_image
 from .modeling_deepfake_detector import FaceVerdict
 from .outputs import FaceResult, FrameResult, ImageResult, VideoResult
 from .tracking import DEFAULT_TOP_K, check_aggregation, link_tracks
@@ -100,29 +100,33 @@ class DeepfakeDetectionPipeline(Pipeline):
                 if single:
                     raise
                 reason = str(error) if isinstance(error, VideoLoadError) else (
-                    f"{items[index]}: could not analyse this video ({first_line(error)})")
+                    f"{input_name(items[index], index)}: could not analyse this video ({first_line(error)})")
                 results[index] = VideoResult.unreadable(reason, video_options.get("aggregation", "mean"))
         images = [index for index, item in enumerate(items) if not is_video(item)]
-        for index, result in zip(images, self._analyse_images([items[i] for i in images], single, batch_size, params)):
+        names = [input_name(items[index], index) for index in images]
+        analysed = self._analyse_images([items[i] for i in images], names, single, batch_size, params)
+        for index, result in zip(images, analysed):
             results[index] = result
         return results[0] if single else results
 
-    def _analyse_images(self, images: list, single: bool, batch_size: int | None, params: tuple) -> list[ImageResult]:
+    def _analyse_images(self, images: list, names: list[str], single: bool, batch_size: int | None,
+                        params: tuple) -> list[ImageResult]:
         """Image results in order, `batch_size` images at a time; unreadable images of a list get an `error`."""
         preprocess_params, forward_params, postprocess_params = params
         batch_size = batch_size or self._batch_size or 8
         results = []
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            loaded, failed = [], {}
+            loaded, loaded_names, failed = [], [], {}
             for index, image in enumerate(chunk):
                 try:
                     loaded.append(load_image(image, timeout=preprocess_params.get("timeout")))
+                    loaded_names.append(names[start + index])
                 except ImageLoadError as error:
                     if single:
                         raise
                     failed[index] = ImageResult.unreadable(str(error))
-            outputs = iter(self._analyse(loaded, forward_params, postprocess_params, isolate=not single))
+            outputs = iter(self._analyse(loaded, loaded_names, forward_params, postprocess_params, isolate=not single))
             results.extend(failed.get(index) or next(outputs) for index in range(len(chunk)))
         return results
 
@@ -177,10 +181,10 @@ class DeepfakeDetectionPipeline(Pipeline):
                 face.heatmap, face.face_overlay = explained_face.heatmap, explained_face.face_overlay
         return result
 
-    def _analyse(self, images: list[Image.Image], forward_params: dict, postprocess_params: dict,
+    def _analyse(self, images: list[Image.Image], names: list[str], forward_params: dict, postprocess_params: dict,
                  isolate: bool) -> list[ImageResult]:
         """Results for loaded images, batched. With `isolate` (list inputs), a failed batch is retried image by
-        image and an image that still fails gets an `error` result, so one image cannot sink the others."""
+        image and an image that still fails gets an `error` result naming it, so one image cannot sink the others."""
         if not images:
             return []
         if not isolate:
@@ -189,13 +193,11 @@ class DeepfakeDetectionPipeline(Pipeline):
             return self.run_single(images, {}, forward_params, postprocess_params)
         except Exception:  # noqa: BLE001 - isolate whichever image caused it, whatever it was
             results = []
-            for image in images:
+            for image, name in zip(images, names):
                 try:
                     results.extend(self.run_single([image], {}, forward_params, postprocess_params))
                 except Exception as error:  # noqa: BLE001 - reported in that image's result
-                    results.append(ImageResult.unreadable(
-                        f"could not analyse this image ({type(error).__name__}: {error})"
-                    ))
+                    results.append(ImageResult.unreadable(f"{name}: could not analyse this image ({first_line(error)})"))
             return results
 
     def preprocess(self, images: list[Image.Image]) -> dict:

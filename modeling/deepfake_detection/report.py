@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Sequence
 
 import numpy as np
@@ -235,6 +237,23 @@ def timeline_figure(result, config, threshold: float | None = None) -> Figure:
     ax.set_ylabel("fake probability")
     ax.legend(fontsize=8)
     return figure
+
+
+def video_output_names(paths: Sequence[str | os.PathLike]) -> dict[str, str]:
+    """The NAME each video's outputs are written under: its file name without the suffix, unless another video of
+    the run shares it (`real/000.mp4` and `fake/000.mp4`, `clip.mp4` and `clip.mov`); those get their path from the
+    folder the run's videos share, with `__` for each separator (`real__000.mp4`), so no output overwrites another."""
+    distinct = {os.path.abspath(path) for path in paths}
+    stems = Counter(PurePath(path).stem for path in distinct)
+    common = os.path.commonpath(sorted(distinct)) if len(distinct) > 1 else ""
+    names = {}
+    for path in paths:
+        stem = PurePath(path).stem
+        if stems[stem] == 1:
+            names[str(path)] = stem
+        else:
+            names[str(path)] = "__".join(PurePath(os.path.relpath(os.path.abspath(path), common)).parts)
+    return names
 
 
 def write_video_outputs(result, config, folder: Path, name: str, threshold: float | None = None) -> dict[str, Path]:

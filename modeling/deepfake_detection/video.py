@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import VideoLoadError
+from .images import is_url
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv")
 DEFAULT_NUM_FRAMES = 32
@@ -84,6 +85,8 @@ def open_video(path: str | os.PathLike):
     """An opened `cv2.VideoCapture` with rotation metadata applied, and its `VideoInfo`; `VideoLoadError` if not."""
     import cv2
 
+    if is_url(path):
+        raise VideoLoadError(f"{path}: videos are read from files, not URLs; download it and pass the file.")
     path = Path(path)
     if not path.is_file():
         raise VideoLoadError(f"{path}: no such file.")
