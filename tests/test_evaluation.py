@@ -371,6 +371,24 @@ def test_push_to_hub_writes_model_index_and_keeps_the_card(local_hub, model_dir,
     assert local_hub.unhandled == []
 
 
+def test_an_output_dir_that_cannot_be_written_is_refused_before_any_work(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the results should go")
+    with pytest.raises(EvaluationError, match=r"Cannot write the results to .*taken.*--output-dir"):
+        evaluate(str(tmp_path / "no-model-here"), "no-dataset-either", output_dir=taken / "evaluation")
+
+
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way
+def test_a_failed_push_names_the_repo_and_keeps_the_written_results(local_hub, model_dir, tmp_path: Path) -> None:
+    table = datasets.Dataset.from_dict({"image": face_crops(4, seed=5), "label": both_classes(4, seed=6)})
+    missing = new_repo_id("never-created")
+    with pytest.raises(EvaluationError) as raised:
+        evaluate(model_dir, table, faces="crops", output_dir=tmp_path, push_to_hub=missing, progress=False)
+    assert f"could not push the results to {missing}" in str(raised.value)
+    assert f"The results are written in {tmp_path}." in str(raised.value)
+    assert json.loads((tmp_path / "metrics.json").read_text())["n"] == 4
+
+
 def test_push_to_hub_needs_a_hub_model(model_dir, tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="--push-to-hub org/name"):
         evaluate(model_dir, "unused", push_to_hub=True, output_dir=tmp_path)

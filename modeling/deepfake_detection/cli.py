@@ -11,7 +11,7 @@ from typing import Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from .errors import EvaluationError, ModelNotAvailableError, PolarityWarning, hub_failure
+from .errors import EvaluationError, ModelNotAvailableError, PolarityWarning, first_line
 from .hub import DATASET_ENV, MODEL_ENV, default_dataset_id
 from .images import DEFAULT_TIMEOUT_S, IMAGE_SUFFIXES, find_images, is_url
 from .tracking import AGGREGATIONS, DEFAULT_TOP_K
@@ -199,9 +199,8 @@ def evaluate(args: argparse.Namespace) -> int:
     except EvaluationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (HfHubHTTPError, OSError) as error:
-        print(f"error: {hub_failure('read or write', args.push_to_hub or args.model or args.dataset, error)}",
-              file=sys.stderr)
+    except (HfHubHTTPError, OSError) as error:  # the known causes are EvaluationErrors that say what to do
+        print(f"error: the evaluation stopped: {first_line(error)}", file=sys.stderr)
         return 2
     if not result.files:  # another process of an `accelerate launch` run: the main one reports
         return 0

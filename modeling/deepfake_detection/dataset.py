@@ -20,7 +20,7 @@ from PIL import Image
 
 from .configuration_deepfake_detector import LABELS
 from .hub import default_dataset_id
-from .errors import DatasetFolderError, EvaluationError, ImageLoadError, first_line
+from .errors import DatasetFolderError, EvaluationError, ImageLoadError, first_line, hub_failure
 from .images import IMAGE_SUFFIXES, find_images, load_image
 from .video import VIDEO_SUFFIXES
 
@@ -186,7 +186,10 @@ def _split_names(dataset: str, revision: str | None = None) -> list[str]:
 
 
 def _load_dataset(dataset: str, split: str, revision: str | None = None) -> datasets.Dataset:
-    return datasets.load_dataset(dataset, split=split, revision=revision)
+    try:
+        return datasets.load_dataset(dataset, split=split, revision=revision)
+    except HfHubHTTPError as error:
+        raise EvaluationError(hub_failure("read the dataset", dataset, error)) from error
 
 
 def _dataset_sha(dataset: str, revision: str | None) -> str | None:

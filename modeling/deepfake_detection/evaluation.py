@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .configuration_deepfake_detector import LABELS
 from .dataset import VIDEO_COLUMN, image_column_undecoded, image_path, label_mapping, load_split, read_image_value
-from .errors import EvaluationError, ImageLoadError
+from .errors import EvaluationError, ImageLoadError, first_line, hub_failure
 from .faces import FACE_MODES
 from .hub import default_model_id, is_local
 from .metrics import Prediction, compute_metrics
@@ -76,6 +76,8 @@ def evaluate(
     check_options(faces, batch_size, limit)
     push_repo = _push_repo(model, push_to_hub)
     state = process_state()
+    if state.is_main_process:
+        check_output_dir(Path(output_dir))
     with state.main_process_first():  # one process downloads or builds the dataset, the others then read it
         table, dataset_info = load_split(dataset, split=split, revision=dataset_revision)
     labels = label_mapping(table, label_column, list(LABELS))
@@ -101,8 +103,16 @@ def evaluate(
     }
     if not state.is_main_process:  # every process has every row and the metrics; one writes and pushes them
         return EvaluationResult(metrics=metrics, rows=rows, output_dir=Path(output_dir))
-    files = write_results(rows, metrics, detector.model.config, output_dir := Path(output_dir))
-    commit_url = push_results(files, metrics, push_repo) if push_repo else None
+    try:
+        files = write_results(rows, metrics, detector.model.config, output_dir := Path(output_dir))
+    except OSError as error:
+        raise EvaluationError(f"Could not write the results to {output_dir}: {first_line(error)}. "
+                              "Free some space or choose another output_dir (--output-dir).") from error
+    try:
+        commit_url = push_results(files, metrics, push_repo) if push_repo else None
+    except (HfHubHTTPError, OSError) as error:
+        raise EvaluationError(f"{hub_failure('push the results to', push_repo, error)} The results are written in "
+                              f"{output_dir}.") from error
     return EvaluationResult(metrics=metrics, rows=rows, output_dir=output_dir, files=files, commit_url=commit_url)
 
 
@@ -114,6 +124,18 @@ def check_options(faces: str, batch_size: int, limit: int | None) -> None:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}.")
     if limit is not None and limit < 1:
         raise EvaluationError(f"limit must be at least 1 (or None for every row), got {limit}.")
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Make sure the results can be written before any image is scored, so no scoring is lost to a bad folder."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EvaluationError(f"Cannot write the results to {output_dir}: {first_line(error)}. Choose another "
+                              "output_dir (--output-dir).") from error
+    if not os.access(output_dir, os.W_OK):
+        raise EvaluationError(f"Cannot write the results to {output_dir}: permission denied. Choose another "
+                              "output_dir (--output-dir).")
 
 
 def media_column(table: datasets.Dataset, image_column: str) -> tuple[datasets.Dataset, str, bool]:
