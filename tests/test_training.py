@@ -216,16 +216,21 @@ def test_weight_ema_averages_every_step_and_is_in_place_only_while_validated(tmp
     assert "--ema-decay 0.999" in train_command(TrainingRecipe(ema_decay=0.999), "data")
 
 
-def test_train_command_on_a_folder_of_crops(tmp_path, capsys):
-    data = tmp_path / "data"
+def crop_folders(data, classes=(("train", ("real", "fake")), ("validation", ("real", "fake")))):
+    """A dataset folder of small synthetic crops: `split/label/N.png`, fakes brighter than reals."""
     rng = np.random.default_rng(0)
-    for split in ("train", "validation"):
-        for label in ("real", "fake"):
+    for split, labels in classes:
+        for label in labels:
             (data / split / label).mkdir(parents=True)
             for index in range(6):
                 value = 200 if label == "fake" else 60
                 pixels = np.clip(rng.normal(value, 20, (96, 96, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(data / split / label / f"{index}.png")
+    return data
+
+
+def test_train_command_on_a_folder_of_crops(tmp_path, capsys):
+    data = crop_folders(tmp_path / "data")
     exit_code = main(["train", "--dataset", str(data), "--output-dir", str(tmp_path / "run"), "--faces", "crops",
                       "--image-size", "80", "--batch-size", "4", "--max-steps", "4", "--eval-every", "2",
                       "--cache-dir", str(tmp_path / "cache"), "--num-proc", "1"])
@@ -237,6 +242,21 @@ def test_train_command_on_a_folder_of_crops(tmp_path, capsys):
 def test_train_command_explains_a_bad_dataset(tmp_path, capsys):
     assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "run")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_train_command_refuses_a_validation_split_of_one_class(tmp_path, capsys):
+    data = crop_folders(tmp_path / "data", (("train", ("real", "fake")), ("validation", ("real",))))
+    assert main(["train", "--dataset", str(data), "--output-dir", str(tmp_path / "run"), "--faces", "crops",
+                 "--cache-dir", str(tmp_path / "cache"), "--num-proc", "1"]) == 2
+    assert "The validation split 'validation' has 0 fake, 6 real faces; training needs both" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_command_explains_an_init_model_that_is_not_a_model(tmp_path, capsys):
+    assert main(["train", "--dataset", str(tmp_path / "unused"), "--output-dir", str(tmp_path / "run"),
+                 "--init-model", str(tmp_path / "typo")]) == 2
+    error = capsys.readouterr().err
+    assert f"--init-model {tmp_path / 'typo'}: not a model" in error and "best-model/" in error
 
 
 def test_the_crop_cache_key_follows_the_rows_taken_and_their_bytes_not_the_path_or_file_times(tmp_path):

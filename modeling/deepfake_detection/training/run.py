@@ -10,6 +10,7 @@ import datasets
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
 from ..dataset import image_column_undecoded, label_mapping, load_split
+from ..errors import first_line
 from .crops import FaceCrops, prepare_face_crops, read_pairs_csv
 from .recipe import apply_recipe_sizes
 from .trainer import TrainingRecipe, data_summary, resume_checkpoint, train
@@ -67,8 +68,8 @@ def train_on_dataset(
     """
     if pairs_csv is None and Path(dataset).is_dir() and (Path(dataset) / "metadata.csv").is_file():
         pairs_csv = Path(dataset) / "metadata.csv"
-    source = resume_checkpoint(Path(output_dir), resume) or init_model  # a resumed run keeps its face settings
-    config = DeepfakeDetectorConfig.from_pretrained(source) if source else DeepfakeDetectorConfig()
+    checkpoint = resume_checkpoint(Path(output_dir), resume)
+    config = starting_config(checkpoint, init_model)
     apply_recipe_sizes(recipe, config)
     options = dict(faces=faces, pairs_csv=pairs_csv, limit=limit, cache_dir=cache_dir, num_proc=num_proc, **columns)
     train_crops = load_crops(dataset, train_split, config, **options)
@@ -77,7 +78,32 @@ def train_on_dataset(
         if crops.skipped:
             print(f"{name}: {len(crops.skipped)} image(s) left out (no face, unreadable or unlabelled), "
                   f"e.g. {crops.skipped[0][0]}: {crops.skipped[0][1]}")
+    for name, split, crops in (("train", train_split, train_crops), ("validation", eval_split, eval_crops)):
+        check_both_classes(name, split, crops)
     summary = data_summary(train_crops, eval_crops)
     print(f"train: {summary['train_faces']} faces, {summary['paired_fakes']} fakes paired with their source video's "
           f"real; validation: {summary['eval_faces']} faces")
     return train(train_crops, eval_crops, output_dir, recipe, init_model, resume, dataset_name=str(dataset))
+
+
+def starting_config(checkpoint: Path | None, init_model: str | os.PathLike | None) -> DeepfakeDetectorConfig:
+    """The config a run starts from (a resumed run keeps its checkpoint's face settings); a clear error, before any
+    data is read, when the checkpoint or `init_model` is not a model."""
+    source, option = (checkpoint, "--resume") if checkpoint else (init_model, "--init-model")
+    if source is None:
+        return DeepfakeDetectorConfig()
+    try:
+        return DeepfakeDetectorConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{option} {source}: not a model ({first_line(error)}). Pass a folder with config.json and "
+                         "model.safetensors (a run's best-model/ or checkpoint-N/) or a Hub model id.") from error
+
+
+def check_both_classes(name: str, split: str, crops: FaceCrops) -> None:
+    """Training needs real and fake faces in both splits: ROC-AUC on validation, which picks the best model, is
+    undefined with one class, and a run would end without one."""
+    counts = {label: int((crops.labels == LABELS.index(label)).sum()) for label in LABELS}
+    if min(counts.values()) == 0:
+        found = ", ".join(f"{count} {label}" for label, count in counts.items())
+        raise ValueError(f"The {name} split {split!r} has {found} faces; training needs both real and fake faces "
+                         "in the train and the validation split (--train-split, --eval-split).")
