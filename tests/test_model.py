@@ -87,6 +87,16 @@ def test_processor_brings_other_crop_sizes_to_the_face_crop_size_first():
         processor(np.zeros((10, 10)))
 
 
+def test_processor_refuses_face_arrays_that_are_not_8_bit_instead_of_blackening_them():
+    processor = DeepfakeDetectorImageProcessor()
+    face = np.asarray(astronaut().crop((170, 60, 330, 220)))
+    with pytest.raises(ValueError, match=r"uint8 \(0-255\), got float64.*astype\(np.uint8\)"):
+        processor(face / 255.0)
+    with pytest.raises(ValueError, match="uint8 .*got uint16"):
+        processor(face.astype(np.uint16) * 257)
+    assert processor(face)["pixel_values"].max() > 0.5
+
+
 def test_gradcam_matches_pytorch_grad_cam_on_the_whole_model(model):
     pixel_values = calibration_batch(2, seed=7)
     scores, heatmaps = GradCamExplainer(model).explain(pixel_values)

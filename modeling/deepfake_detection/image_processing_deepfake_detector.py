@@ -35,7 +35,10 @@ class DeepfakeDetectorImageProcessor(BaseImageProcessor):
         if isinstance(face, np.ndarray):
             if face.ndim != 3 or face.shape[2] != 3:
                 raise ValueError(f"A face array must be HWC RGB, got shape {face.shape}.")
-            face = Image.fromarray(face.astype(np.uint8))
+            if face.dtype != np.uint8:  # a cast would turn 0-1 floats black and wrap 16-bit values
+                raise ValueError(f"A face array must be uint8 (0-255), got {face.dtype}: scale it to 0-255 and cast "
+                                 "it (e.g. (face * 255).round().astype(np.uint8) for 0-1 floats), or pass a PIL image.")
+            face = Image.fromarray(face)
         if not isinstance(face, Image.Image):
             raise TypeError(f"Expected a PIL image, numpy array or tensor face crop, got {type(face).__name__}.")
         face = face.convert("RGB")
