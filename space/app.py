@@ -408,21 +408,28 @@ class Examples:
         self._lock = threading.Lock()
         self._table = None
         self._items: list[tuple[Image.Image, str]] | None = None
+        self._rows: list[int] = []
+        self._unreadable = 0
         self._error: str | None = None
 
     def _load(self) -> None:
         from deepfake_detection.configuration_deepfake_detector import LABELS
-        from deepfake_detection.dataset import label_mapping, load_split
+        from deepfake_detection.dataset import image_column_undecoded, label_mapping, load_split, read_image_value
 
         table, _ = load_split(self.dataset_id)
-        table = table.select(range(min(len(table), MAX_EXAMPLES)))
+        table = image_column_undecoded(table.select(range(min(len(table), MAX_EXAMPLES))), "image")
         names = label_mapping(table, "label", list(LABELS)) if "label" in table.column_names else {}
-        items = []
-        for row in table:
-            thumbnail = row["image"].convert("RGB")
+        items, rows = [], []
+        for index, row in enumerate(table):
+            try:
+                thumbnail = read_image_value(row["image"])
+            except ImageLoadError:  # one bad example is left out, the others are shown
+                self._unreadable += 1
+                continue
             thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
             items.append((thumbnail, names.get(row.get("label"), "")))
-        self._table, self._items = table, items
+            rows.append(index)
+        self._table, self._items, self._rows = table, items, rows
 
     def table(self):
         """The dataset split shown, or `None` when it cannot be loaded (loaded on the first call)."""
@@ -438,11 +445,15 @@ class Examples:
         """Thumbnails captioned with their true label, and a line saying where they come from."""
         if self.table() is None:
             return [], f"Examples unavailable ({self.dataset_id}: {self._error}). Upload an image instead."
-        return self._items, f"{len(self._items)} examples from `{self.dataset_id}` (caption: true label). Click one."
+        left_out = f"; {self._unreadable} unreadable left out" if self._unreadable else ""
+        return self._items, (f"{len(self._items)} examples from `{self.dataset_id}` (caption: true label{left_out}). "
+                             "Click one.")
 
     def image(self, index: int) -> Image.Image:
-        """The full-resolution example at `index`."""
-        return self.table()[index]["image"].convert("RGB")
+        """The full-resolution example shown at `index` in the gallery."""
+        from deepfake_detection.dataset import read_image_value
+
+        return read_image_value(self.table()[self._rows[index]]["image"])
 
 
 class EvaluationResults:

@@ -339,6 +339,20 @@ def test_example_gallery_comes_from_the_hub_dataset(hub_repos):
     assert items == [] and note.startswith("Examples unavailable") and "Upload an image instead" in note
 
 
+def test_one_unreadable_example_is_left_out_of_the_gallery_not_the_whole_gallery(tmp_path):
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    colours = {"real_a.png": (200, 40, 40), "fake_c.png": (40, 200, 40)}
+    for name, colour in colours.items():
+        Image.new("RGB", (64, 48), colour).save(folder / name)
+    (folder / "fake_b.png").write_bytes(b"\x89PNG not really")
+    examples = space_app.Examples(str(folder))
+    items, note = examples.gallery()
+    assert len(items) == 2 and "2 examples from" in note and "1 unreadable left out" in note
+    shown = [examples.image(index).getpixel((0, 0)) for index in range(len(items))]
+    assert sorted(shown) == sorted(colours.values())
+
+
 def test_evaluation_tab_reads_the_model_repos_eval_folder_or_runs_here(hub_repos, model_dir, detector, tmp_path):
     from deepfake_detection.evaluation import evaluate
     from deepfake_detection.report import PLOT_FILES
