@@ -32,9 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default=str(BUNDLED_MODEL_DIR), help="Where the release folder goes.")
     parser.add_argument("--eval-dir", default=str(ROOT / "eval-results"), help="Where evaluation results go.")
     parser.add_argument("--note", default=None, help="A sentence for the card on how the run went (resumes, ...).")
+    parser.add_argument("--init-model", default=None,
+                        help="The model the run was warm-started from, for runs whose best.json does not record it.")
     args = parser.parse_args(argv)
     summary = training_summary(args.run)
     recipe = TrainingRecipe(**summary["recipe"])
+    init_model = args.init_model or summary.get("init_model")
     specs = [
         {"name": "DFDC face crops", "dataset": args.dfdc, "split": "validation"},
         {"name": "ffpp-examples (cross-dataset)", "dataset": args.ffpp, "split": "test"},
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "model_name": PUBLISHED_MODEL_ID.split("/")[-1],
         "cross_dataset_note": CROSS_DATASET_NOTE,
         "training": {
-            "command": train_command(recipe, "../shared/data/dfdc-faces", f"runs/{Path(args.run).name}"),
+            "command": train_command(recipe, "../shared/data/dfdc-faces", f"runs/{Path(args.run).name}", init_model),
+            "init_model": init_model,
             "dataset": "DFDC face crops (224×224, `../shared/data/dfdc-faces`, train split)",
             "note": args.note,
         },

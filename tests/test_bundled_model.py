@@ -71,7 +71,7 @@ def test_the_bundled_model_is_the_default_and_a_complete_release(monkeypatch):
     config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
     assert config["threshold"] == 0.7 and config["score_label"] in ("real", "fake")
     card = (BUNDLED_MODEL_DIR / "README.md").read_text()
-    assert "from scratch" in card and "not evidence for forensic or legal decisions" in card
+    assert "no VGGFace2 or other pretrained weights" in card and "not evidence for forensic or legal decisions" in card
 
 
 def test_the_bundled_model_gives_the_same_logits_from_its_folder_the_hub_and_remote_code(local_hub, tmp_path):

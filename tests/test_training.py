@@ -166,6 +166,18 @@ def test_training_smoke_run_learns_logs_and_resumes(tmp_path):
     assert max(steps) == 24 and min(s for s in steps[len(log):]) > 16  # continued after step 16, not from 0
 
 
+def test_a_warm_started_run_records_its_starting_model_and_keeps_it_when_resumed(tmp_path):
+    crops = synthetic_crops(16, size=96)
+    recipe = TrainingRecipe(image_size=80, face_crop_size=96, batch_size=4, max_steps=2, eval_every=2,
+                            self_blend_fraction=0.0)
+    assert train(crops, crops, tmp_path / "first", recipe)["init_model"] is None
+    start = str(tmp_path / "first" / "best-model")
+    assert train(crops, crops, tmp_path / "second", recipe, init_model=start)["init_model"] == start
+    longer = TrainingRecipe(**{**recipe.__dict__, "max_steps": 4})
+    assert train(crops, crops, tmp_path / "second", longer, resume=True)["init_model"] == start
+    assert f"--output-dir runs/second --init-model {start}" in train_command(recipe, "data", "runs/second", start)
+
+
 def test_a_recipes_face_crop_size_becomes_the_models_and_must_match_the_crops(tmp_path):
     recipe = TrainingRecipe(image_size=80, face_crop_size=96, batch_size=4, max_steps=2, eval_every=2,
                             self_blend_fraction=0.0, warmup=0.0)

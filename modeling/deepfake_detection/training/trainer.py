@@ -74,15 +74,19 @@ class ProgressCallback(TrainerCallback):
     """Appends every log and evaluation to `metrics.jsonl`, and saves the best model so far as a loadable folder.
 
     The best model is written the moment it is found (not at the end), so a run stopped at any time has it; its
-    metrics, step, images seen and cumulative wall time go to `best.json`.
+    metrics, step, images seen, cumulative wall time and the model it was warm-started from (`init_model`, `None` from
+    scratch) go to `best.json`.
     """
 
     def __init__(
-        self, output_dir: Path, processor: DeepfakeDetectorImageProcessor, recipe: TrainingRecipe, data: dict
+        self, output_dir: Path, processor: DeepfakeDetectorImageProcessor, recipe: TrainingRecipe, data: dict,
+        init_model: str | None = None,
     ):
         self.output_dir, self.processor, self.recipe, self.data = output_dir, processor, recipe, data
         self.started, self.earlier_seconds = time.monotonic(), 0.0
-        self.best = self._read(BEST_METRICS_FILE).get("metrics", {}).get(f"eval_{BEST_METRIC}", -1.0)
+        earlier = self._read(BEST_METRICS_FILE)
+        self.best = earlier.get("metrics", {}).get(f"eval_{BEST_METRIC}", -1.0)
+        self.init_model = init_model or earlier.get("init_model")  # a resumed run keeps the model it started from
 
     def _read(self, name: str) -> dict:
         path = self.output_dir / name
@@ -117,6 +121,7 @@ class ProgressCallback(TrainerCallback):
             "wall_seconds_total": round(self.wall_seconds(), 1),
             "metrics": metrics,
             "recipe": asdict(self.recipe),
+            "init_model": self.init_model,
             "data": self.data,
             "hardware": hardware_description(),
         }
@@ -258,7 +263,8 @@ def train(
         data_collator=CropCollator(processor),
         compute_metrics=lambda prediction: score_metrics(prediction, model.config),
         callbacks=[  # in this order: the average is in place while ProgressCallback saves the best model
-            ProgressCallback(output_dir, processor, recipe, data_summary(train_crops, eval_crops, dataset_name)),
+            ProgressCallback(output_dir, processor, recipe, data_summary(train_crops, eval_crops, dataset_name),
+                             init_model=None if checkpoint or init_model is None else str(init_model)),
             *([WeightEMA(recipe.ema_decay)] if recipe.ema_decay else []),
         ],
         train_sampler=sampler,
