@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import datasets
+import numpy as np
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 from PIL import Image
@@ -28,6 +29,8 @@ LABEL_NAMES = list(LABELS)
 """The `label` ClassLabel's names, in the order of the model's `id2label` (0 = fake, 1 = real)."""
 SPLITS = ("train", "validation", "test")
 VIDEO_COLUMN = "video"
+LIMIT_SEED = 0
+"""The seed of the random sample `--limit N` takes."""
 """The column of video file paths in a dataset built from a folder of videos."""
 PREFERRED_SPLITS = ("test", "validation")
 """The split evaluated when none is named, in order of preference (else the only split)."""
@@ -254,6 +257,14 @@ def image_column_undecoded(table: datasets.Dataset, image_column: str) -> datase
     if isinstance(table.features[image_column], datasets.Image):
         return table.cast_column(image_column, datasets.Image(decode=False))
     return table
+
+
+def sample_indices(rows: int, limit: int | None) -> list[int]:
+    """Every row, or a seeded random sample of `limit` rows in dataset order: the rows `--limit` takes, in
+    evaluation and training alike."""
+    if limit is None or limit >= rows:
+        return list(range(rows))
+    return sorted(np.random.default_rng(LIMIT_SEED).permutation(rows)[:limit].tolist())
 
 
 def read_image_value(value: Any):

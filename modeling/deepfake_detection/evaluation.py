@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 from tqdm.auto import tqdm
 
 from .configuration_deepfake_detector import LABELS
-from .dataset import VIDEO_COLUMN, image_column_undecoded, image_path, label_mapping, load_split, read_image_value
+from .dataset import (LIMIT_SEED, VIDEO_COLUMN, image_column_undecoded, image_path, label_mapping, load_split,
+                      read_image_value, sample_indices)
 from .errors import EvaluationError, ImageLoadError, first_line, hub_failure
 from .faces import FACE_MODES
 from .hub import default_model_id, is_local
@@ -27,7 +27,6 @@ from .metrics import Prediction, compute_metrics
 from .pipeline import DeepfakeDetectionPipeline, load_pipeline
 from .report import push_results, write_results
 
-LIMIT_SEED = 0
 SAMPLE_NOTE = f"random rows (seed {LIMIT_SEED})"
 ROW_COLUMN = "__row_index__"
 """A column added while the rows are split between processes, so every prediction keeps its row index."""
@@ -182,12 +181,6 @@ def gather_rows(rows: list[Prediction], state) -> list[Prediction]:
 
     return sorted(gather_object(rows), key=lambda row: row.index)
 
-
-def sample_indices(rows: int, limit: int | None) -> list[int]:
-    """Every row, or a seeded random sample of `limit` rows in dataset order."""
-    if limit is None or limit >= rows:
-        return list(range(rows))
-    return sorted(np.random.default_rng(LIMIT_SEED).permutation(rows)[:limit].tolist())
 
 
 def _push_repo(model, push_to_hub: bool | str) -> str | None:

@@ -48,7 +48,7 @@ class FaceDetector:
     `selection` keeps all faces (`"all"`, most confident first), the `"largest"`, or the `"most_confident"` one (what
     the original app's `MTCNN(select_largest=False)` returns). With `max_side`, detection runs on a downscaled copy and
     the boxes are mapped back, which is faster on large frames but moves the boxes slightly. `channels_last` runs
-    MTCNN's three networks channels-last: about 20% faster on full-HD frames on CPUs, boxes within ~1e-3 px of the
+    MTCNN's three networks channels-last: about 15-20% faster on full-HD frames on CPUs, boxes within ~2e-4 px of the
     original layout's (`False` keeps the original arithmetic exactly).
     """
 

@@ -35,8 +35,8 @@ class DeepfakeDetectionPipeline(Pipeline):
     face also gets a `heatmap` and a `face_overlay`, and the image an `overlay`. Lists are processed `batch_size`
     images at a time.
 
-    By default the classifier and MTCNN run channels-last (about 15-20% faster on CPUs; boxes move by ~1e-3 px and
-    scores by ~1e-5 at most); `parity=True` keeps the original app's exact arithmetic (scores within 1e-5).
+    By default the classifier and MTCNN run channels-last (about 15-20% faster on CPUs; boxes move by well under
+    1e-3 px and scores by ~1e-5); `parity=True` keeps the original app's arithmetic (scores within ~1e-6).
     `detection_max_side` (or `config.detection_max_side`) trades exactness for speed: MTCNN then runs on a copy of
     large images scaled down to that many pixels, which moves boxes, and so scores, noticeably. Left unset, the faces
     are the original app's.

@@ -24,7 +24,8 @@ def train(args: argparse.Namespace) -> int:
         best = train_on_dataset(
             args.dataset, args.output_dir, recipe, train_split=args.train_split, eval_split=args.eval_split,
             faces=args.faces, pairs_csv=args.pairs_csv, limit=args.limit, init_model=args.init_model,
-            resume=args.resume, cache_dir=args.cache_dir, num_proc=args.num_proc,
+            resume=args.resume, cache_dir=args.cache_dir, num_proc=args.num_proc, image_column=args.image_column,
+            label_column=args.label_column,
         )
     except (EvaluationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -35,7 +36,8 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_train_parser(commands) -> None:
+def add_train_parser(commands: argparse._SubParsersAction) -> None:
+    """Add `train` and its options (defaults from `TrainingRecipe`) to the command line's subcommands."""
     parser = commands.add_parser("train", help="Train a detector on a labelled dataset of real and fake faces.")
     parser.add_argument("--dataset", required=True, help="Hub dataset id or local folder (as for evaluate).")
     parser.add_argument("--output-dir", required=True, help="Checkpoints, metrics.jsonl, best.json and best-model/.")
@@ -43,6 +45,8 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--eval-split", default="validation", help="Split for ROC-AUC during training.")
     parser.add_argument("--faces", choices=["detect", "crops"], default="detect",
                         help="detect: crop each image's face as inference does (cached); crops: images are crops.")
+    parser.add_argument("--image-column", default="image", help="Column holding the images (default image).")
+    parser.add_argument("--label-column", default="label", help="Column holding the labels (default label).")
     parser.add_argument("--pairs-csv", default=None,
                         help="CSV with file and source_video columns pairing fakes with their reals "
                         "(default: the dataset's source_video column, or metadata.csv in a local folder).")

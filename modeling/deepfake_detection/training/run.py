@@ -9,7 +9,7 @@ from typing import Any
 import datasets
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
-from ..dataset import image_column_undecoded, label_mapping, load_split
+from ..dataset import image_column_undecoded, label_mapping, load_split, sample_indices
 from ..errors import first_line
 from .crops import FaceCrops, prepare_face_crops, read_pairs_csv
 from .recipe import apply_recipe_sizes
@@ -32,13 +32,13 @@ def load_crops(
     """One split of any dataset `evaluate` accepts, as cached face crops with labels and pairing groups.
 
     `group_column` defaults to `source_video` when the dataset has that column. `limit` keeps a random sample of
-    that many rows (seed 0), for quick runs.
+    that many rows, the same rows `evaluate` takes (`dataset.sample_indices`), for quick runs.
     """
     table, _ = load_split(dataset, split)
     labels = label_mapping(table, label_column, list(LABELS))
     table = image_column_undecoded(table, image_column)
     if limit is not None and limit < len(table):
-        table = table.shuffle(seed=0).select(range(limit))
+        table = table.select(sample_indices(len(table), limit))
     if group_column is None and "source_video" in table.column_names:
         group_column = "source_video"
     pairs = read_pairs_csv(pairs_csv) if pairs_csv else None
