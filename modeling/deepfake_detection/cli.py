@@ -257,6 +257,7 @@ def add_video_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `deepfake-detection` command line: `predict`, `evaluate` and `train` (building it imports nothing heavy)."""
     parser = argparse.ArgumentParser(prog="deepfake-detection", description="Real or deepfake, face by face.")
     commands = parser.add_subparsers(dest="command", required=True)
     predict_parser = commands.add_parser("predict", help="Verdicts for images, videos and folders of them.")
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code; a model that cannot be loaded is explained, not a traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -234,6 +234,7 @@ class DeepfakeDetectionPipeline(Pipeline):
         return results
 
     def postprocess(self, model_outputs: dict, threshold: float | None = None) -> list[ImageResult]:
+        """One `ImageResult` per image: each face's scores and verdict at `threshold` (default: the config's)."""
         scores = iter(model_outputs["scores"].tolist())
         heatmaps = iter(model_outputs["heatmaps"]) if model_outputs["heatmaps"] is not None else None
         results = []

@@ -116,6 +116,7 @@ def save_plots(rows: Sequence[Prediction], metrics: dict[str, Any], config, outp
 
 
 def confusion_matrix_figure(scored: Sequence[Prediction], config, where: str) -> Figure:
+    """The confusion matrix at the config's threshold (sklearn's display), titled with where the data came from."""
     figure, ax = _figure()
     skm.ConfusionMatrixDisplay.from_predictions(
         [row.label for row in scored], [row.predicted_label for row in scored], labels=list(CLASS_ORDER), ax=ax,
@@ -126,6 +127,7 @@ def confusion_matrix_figure(scored: Sequence[Prediction], config, where: str) ->
 
 
 def roc_figure(scored: Sequence[Prediction], metrics: dict[str, Any], where: str) -> Figure:
+    """The ROC curve of the fake probability (sklearn's display), with its AUC."""
     figure, ax = _figure()
     skm.RocCurveDisplay.from_predictions(
         [row.label for row in scored], [row.fake_score for row in scored], pos_label=POSITIVE_LABEL, ax=ax,
@@ -136,6 +138,7 @@ def roc_figure(scored: Sequence[Prediction], metrics: dict[str, Any], where: str
 
 
 def histogram_figure(scored: Sequence[Prediction], config, where: str) -> Figure:
+    """Fake probabilities of real and of fake images, with the threshold: how well the classes separate."""
     figure, ax = _figure()
     bins = np.linspace(0, 1, 26)
     for label in (NEGATIVE_LABEL, POSITIVE_LABEL):

@@ -46,9 +46,12 @@ class PairedSampler(torch.utils.data.Sampler[int]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch whose order `pairs` draws: it depends only on the seed and the epoch, so a resumed run sees the
+        same order."""
         self.epoch = epoch
 
     def expected_pairs(self) -> int:
+        """Pairs an epoch holds: one per fake, plus one per self-blended real."""
         return len(self.fakes) + round(self.self_blend_fraction * len(self.reals))
 
     def pairs(self) -> list[tuple[int, int]]:

@@ -186,6 +186,8 @@ def check_resumed_recipe(saved: Path, recipe: TrainingRecipe) -> None:
 
 
 def training_arguments(output_dir: Path, recipe: TrainingRecipe, eval_batch_size: int) -> TrainingArguments:
+    """The `Trainer` settings a recipe implies: schedule, precision for this hardware, and validation and a checkpoint
+    every `eval_every` steps."""
     on_gpu = torch.cuda.is_available()
     bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and bf16_is_native())
     return TrainingArguments(
