@@ -182,7 +182,6 @@ def gather_rows(rows: list[Prediction], state) -> list[Prediction]:
     return sorted(gather_object(rows), key=lambda row: row.index)
 
 
-
 def _push_repo(model, push_to_hub: bool | str) -> str | None:
     """The model repo results go to, checked before any work is done."""
     if not push_to_hub:
@@ -196,7 +195,6 @@ def _push_repo(model, push_to_hub: bool | str) -> str | None:
             "(--push-to-hub org/name)."
         )
     return model_id
-
 
 
 def model_info(model, revision: str | None, config) -> dict[str, Any]:

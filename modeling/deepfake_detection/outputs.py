@@ -80,7 +80,6 @@ class ImageResult(DetectorOutput):
         return ImageResult.from_faces(faces, overlay=self.overlay)
 
 
-
 @dataclass(eq=True)
 class FrameResult(DetectorOutput):
     """One sampled video frame: where it is (`index`, `time_s`), its faces, and the track (person) of each face."""

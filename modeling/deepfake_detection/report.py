@@ -180,7 +180,6 @@ def eval_results(metrics: dict[str, Any]) -> list[EvalResult]:
     return results
 
 
-
 def card_with_results(repo_id: str, metrics: dict[str, Any]) -> ModelCard:
     """The repo's model card with these results in its model-index; other results, metadata and text are kept.
 
@@ -203,13 +202,11 @@ def card_with_results(repo_id: str, metrics: dict[str, Any]) -> ModelCard:
     return card
 
 
-
 def results_folder(metrics: dict[str, Any]) -> str:
     """Where in the model repo these results go: `eval/<dataset>-<split>`."""
     dataset = metrics["dataset"]
     name = dataset["id"] if not Path(dataset["id"]).is_absolute() else Path(dataset["id"]).name
     return f"{RESULTS_ROOT}/{re.sub(r'[^A-Za-z0-9._-]+', '-', name.replace('/', '--'))}-{dataset['split']}"
-
 
 
 def push_results(files: dict[str, Path], metrics: dict[str, Any], repo_id: str) -> str:

@@ -16,7 +16,6 @@ import torch
 from .crops import FAKE, NO_GROUP, REAL
 
 
-
 class PairedSampler(torch.utils.data.Sampler[int]):
     """One epoch = every fake once, each right after a real of its group (its source video), in shuffled pair order.
 
