@@ -127,3 +127,19 @@ def test_modules_and_functions_stay_small():
                 if length > MAX_FUNCTION_LINES:
                     too_long.append(f"{path.relative_to(ROOT)}: {node.name} is {length} lines")
     assert too_long == []
+
+
+def test_the_console_command_runs_main_then_spares_the_exit_its_final_garbage_collections():
+    """`gc.freeze()` after the command saves ~1 s of every cold run's exit (timed by scripts/benchmark.py)."""
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["deepfake-detection"] == "deepfake_detection.cli:console_main"
+    out = run_python(
+        "import gc\n"
+        "from deepfake_detection.cli import console_main\n"
+        "before = gc.get_freeze_count()\n"
+        "code = console_main(['predict', 'no-such-file.png', '--model', 'unused'])\n"
+        "print(before, code, gc.get_freeze_count() > 0)"
+    )
+    assert out.splitlines()[-1] == "0 2 True"  # the model cannot load: exit code 2, and still frozen
