@@ -71,7 +71,31 @@ def test_the_bundled_model_is_the_default_and_a_complete_release(monkeypatch):
     config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
     assert config["threshold"] == 0.7 and config["score_label"] in ("real", "fake")
     card = (BUNDLED_MODEL_DIR / "README.md").read_text()
-    assert "no VGGFace2 or other pretrained weights" in card and "not evidence for forensic or legal decisions" in card
+    assert "not evidence for forensic or legal decisions" in card
+    assert ("Warm-started from" in card) == ("--init-model" in card) != ("Trained **from scratch**" in card)
+
+
+def test_the_card_says_whether_training_started_from_scratch_or_from_another_model():
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from deepfake_detection import DeepfakeDetectorConfig
+    from deepfake_detection.export import render_card
+    from deepfake_detection.training.recipe import TrainingRecipe, train_command
+
+    recipe = TrainingRecipe()
+    template = Path(__file__).parents[1] / "model_card.md"
+    for init_model in (None, "runs/earlier/best-model"):
+        training = {"recipe": asdict(recipe), "augmentation": "flip", "step": 10, "images_seen": 320, "hardware": "cpu",
+                    "wall_time": "0 h 01 min", "train_faces": 100, "paired_fakes": 50, "eval_faces": 20,
+                    "command": train_command(recipe, "data", "runs/x", init_model), "init_model": init_model}
+        text = render_card(template, DeepfakeDetectorConfig(), {"training": training}).content
+        if init_model:
+            assert "Warm-started from `runs/earlier/best-model`" in text and "--init-model runs/earlier/best-model" in text
+            assert "from scratch" not in text
+        else:
+            assert "Trained **from scratch** (no VGGFace2 or other pretrained weights)" in text
+            assert "--init-model" not in text and "Warm-started" not in text
 
 
 def test_the_bundled_model_gives_the_same_logits_from_its_folder_the_hub_and_remote_code(local_hub, tmp_path):

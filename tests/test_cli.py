@@ -114,9 +114,13 @@ def test_predict_batch_size_sets_how_many_images_are_detected_together(model_dir
 def test_num_frames_and_fps_exclude_each_other(capsys):
     import pytest
 
-    from deepfake_detection.cli import build_parser
+    from deepfake_detection.cli import build_parser, video_settings
+    from deepfake_detection.video import DEFAULT_NUM_FRAMES
 
     with pytest.raises(SystemExit) as stopped:
         build_parser().parse_args(["predict", "clip.mp4", "--num-frames", "8", "--fps", "2"])
     assert stopped.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
-    assert build_parser().parse_args(["predict", "clip.mp4", "--fps", "2"]).fps == 2.0
+    with pytest.raises(SystemExit):  # the default's own value too
+        build_parser().parse_args(["predict", "clip.mp4", "--num-frames", "32", "--fps", "2"])
+    assert video_settings(build_parser().parse_args(["predict", "clip.mp4", "--fps", "2"]))["fps"] == 2.0
+    assert video_settings(build_parser().parse_args(["predict", "clip.mp4"]))["num_frames"] == DEFAULT_NUM_FRAMES

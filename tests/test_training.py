@@ -3,6 +3,7 @@
 import json
 import os
 
+import datasets
 import numpy as np
 import pytest
 import torch
@@ -269,6 +270,32 @@ def test_train_command_explains_an_init_model_that_is_not_a_model(tmp_path, caps
                  "--init-model", str(tmp_path / "typo")]) == 2
     error = capsys.readouterr().err
     assert f"--init-model {tmp_path / 'typo'}: not a model" in error and "best-model/" in error
+    DeepfakeDetectorConfig().save_pretrained(tmp_path / "no-weights")
+    assert main(["train", "--dataset", str(tmp_path / "unused"), "--output-dir", str(tmp_path / "run"),
+                 "--init-model", str(tmp_path / "no-weights")]) == 2
+    assert "not a model (config.json but no weights)" in capsys.readouterr().err
+
+
+def test_train_reads_other_column_names_and_limits_to_the_rows_evaluate_takes(tmp_path, capsys):
+    from deepfake_detection.dataset import sample_indices
+    from deepfake_detection.training import load_crops
+
+    rng = np.random.default_rng(1)
+    pictures = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(12)]
+    truth = datasets.ClassLabel(names=["fake", "real"])
+    features = datasets.Features({"picture": datasets.Image(), "truth": truth})
+    table = datasets.Dataset.from_dict({"picture": pictures, "truth": [i % 2 for i in range(12)]}, features=features)
+    datasets.DatasetDict({"train": table, "validation": table}).save_to_disk(tmp_path / "data")
+    config = DeepfakeDetectorConfig(face_crop_size=64)
+    crops = load_crops(str(tmp_path / "data"), "train", config, faces="crops", image_column="picture",
+                       label_column="truth", limit=5, cache_dir=tmp_path / "cache", num_proc=1)
+    expected = sample_indices(12, 5)
+    assert [int(p) for p in crops.labels] == [i % 2 for i in expected]
+    assert main(["train", "--dataset", str(tmp_path / "data"), "--output-dir", str(tmp_path / "run"), "--faces", "crops",
+                 "--image-column", "picture", "--label-column", "truth", "--face-crop-size", "64", "--image-size", "80",
+                 "--batch-size", "4", "--max-steps", "2", "--eval-every", "2", "--cache-dir", str(tmp_path / "cache"),
+                 "--num-proc", "1"]) == 0
+    assert "Best model:" in capsys.readouterr().out
 
 
 def test_the_crop_cache_key_follows_the_rows_taken_and_their_bytes_not_the_path_or_file_times(tmp_path):

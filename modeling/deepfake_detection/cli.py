@@ -142,7 +142,8 @@ def save_video_outputs(result, config, args: argparse.Namespace, name: str) -> s
 
 def video_settings(args: argparse.Namespace) -> dict:
     """The sampling and aggregation options for `analyse_video`, from the command line."""
-    return {"num_frames": args.num_frames, "fps": args.fps, "aggregation": args.aggregation, "top_k": args.top_k}
+    num_frames = DEFAULT_NUM_FRAMES if args.num_frames is None and args.fps is None else args.num_frames
+    return {"num_frames": num_frames, "fps": args.fps, "aggregation": args.aggregation, "top_k": args.top_k}
 
 
 def format_result(row: dict) -> str:
@@ -201,7 +202,8 @@ def evaluate(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (HfHubHTTPError, OSError) as error:  # the known causes are EvaluationErrors that say what to do
-        print(f"error: the evaluation stopped: {first_line(error)}", file=sys.stderr)
+        print(f"error: the evaluation stopped: {first_line(error)}. Check --model, --dataset and --output-dir, and the "
+              "network and your token (HF_TOKEN) for Hub ids.", file=sys.stderr)
         return 2
     if not result.files:  # another process of an `accelerate launch` run: the main one reports
         return 0
@@ -240,7 +242,7 @@ def add_video_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -
     """How videos are sampled and their scores over time combined, and (`outputs`) where their tables and plots go."""
     video = parser.add_argument_group("videos")
     sampling = video.add_mutually_exclusive_group()
-    sampling.add_argument("--num-frames", type=positive_int, default=DEFAULT_NUM_FRAMES,
+    sampling.add_argument("--num-frames", type=positive_int, default=None,  # None, so that any value excludes --fps
                           help=f"Frames sampled per video, evenly spaced (default {DEFAULT_NUM_FRAMES}).")
     sampling.add_argument("--fps", type=positive_float, default=None, help="Sample this many frames a second instead.")
     video.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",

@@ -21,7 +21,7 @@ from PIL import Image
 
 from .configuration_deepfake_detector import LABELS
 from .hub import default_dataset_id
-from .errors import DatasetFolderError, EvaluationError, ImageLoadError, first_line, hub_failure
+from .errors import DatasetFolderError, EvaluationError, ImageLoadError, first_line
 from .images import IMAGE_SUFFIXES, find_images, load_image
 from .video import VIDEO_SUFFIXES
 
@@ -29,9 +29,9 @@ LABEL_NAMES = list(LABELS)
 """The `label` ClassLabel's names, in the order of the model's `id2label` (0 = fake, 1 = real)."""
 SPLITS = ("train", "validation", "test")
 VIDEO_COLUMN = "video"
+"""The column of video file paths in a dataset built from a folder of videos."""
 LIMIT_SEED = 0
 """The seed of the random sample `--limit N` takes."""
-"""The column of video file paths in a dataset built from a folder of videos."""
 PREFERRED_SPLITS = ("test", "validation")
 """The split evaluated when none is named, in order of preference (else the only split)."""
 
@@ -191,8 +191,9 @@ def _split_names(dataset: str, revision: str | None = None) -> list[str]:
 def _load_dataset(dataset: str, split: str, revision: str | None = None) -> datasets.Dataset:
     try:
         return datasets.load_dataset(dataset, split=split, revision=revision)
-    except HfHubHTTPError as error:
-        raise EvaluationError(hub_failure("read the dataset", dataset, error)) from error
+    except (HfHubHTTPError, OSError) as error:  # Hub answers, dropped connections, unreadable files
+        raise EvaluationError(f"Could not read the dataset {dataset!r}: {first_line(error)}. Check the folder, or for a "
+                              "Hub id the network and your token (HF_TOKEN).") from error
 
 
 def _dataset_sha(dataset: str, revision: str | None) -> str | None:

@@ -126,15 +126,19 @@ def check_options(faces: str, batch_size: int, limit: int | None) -> None:
 
 
 def check_output_dir(output_dir: Path) -> None:
-    """Make sure the results can be written before any image is scored, so no scoring is lost to a bad folder."""
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise EvaluationError(f"Cannot write the results to {output_dir}: {first_line(error)}. Choose another "
-                              "output_dir (--output-dir).") from error
-    if not os.access(output_dir, os.W_OK):
-        raise EvaluationError(f"Cannot write the results to {output_dir}: permission denied. Choose another "
-                              "output_dir (--output-dir).")
+    """Refuse, before any image is scored, a results folder that cannot be made or written: the folder itself, or
+    the nearest folder above it that exists (nothing is created until the results are written)."""
+    existing = output_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = f"{existing} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"{existing} is not writable"
+    else:
+        return
+    raise EvaluationError(f"Cannot write the results to {output_dir}: {reason}. Choose another output_dir "
+                          "(--output-dir).")
 
 
 def media_column(table: datasets.Dataset, image_column: str) -> tuple[datasets.Dataset, str, bool]:

@@ -2,7 +2,7 @@
 
 The sampler yields indices two at a time, `(real, fake)`; with an even batch size every batch is half real, half
 fake, and each fake's real original is in the same batch. Indices at or above `len(crops)` stand for a self-blended
-copy of real `index - len(crops)` (an extra fake made on the fly; see `augment.self_blend`).
+copy of real `index - len(crops)` (an extra fake made on the fly; see `augmentation.self_blend`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ BEST_METRICS_FILE = "best.json"
 LOG_FILE = "metrics.jsonl"
 RECIPE_FILE = "recipe.json"
 AUGMENT_CHOICES = ("full", "light", "none")
-"""Augmentation levels (`augment.AUGMENTATION_LEVELS`), named here so the command line needs no OpenCV."""
+"""Augmentation levels (`augmentation.AUGMENTATION_LEVELS`), named here so the command line needs no OpenCV."""
 BEST_METRIC = "roc_auc"
 
 

@@ -92,11 +92,14 @@ def starting_config(checkpoint: Path | None, init_model: str | os.PathLike | Non
     source, option = (checkpoint, "--resume") if checkpoint else (init_model, "--init-model")
     if source is None:
         return DeepfakeDetectorConfig()
+    advice = "Pass a folder with config.json and model.safetensors (a run's best-model/ or checkpoint-N/) or a Hub model id."
     try:
-        return DeepfakeDetectorConfig.from_pretrained(source)
+        config = DeepfakeDetectorConfig.from_pretrained(source)
     except (OSError, ValueError) as error:
-        raise ValueError(f"{option} {source}: not a model ({first_line(error)}). Pass a folder with config.json and "
-                         "model.safetensors (a run's best-model/ or checkpoint-N/) or a Hub model id.") from error
+        raise ValueError(f"{option} {source}: not a model ({first_line(error)}). {advice}") from error
+    if Path(source).is_dir() and not any(Path(source).glob("*.safetensors")) and not any(Path(source).glob("*.bin")):
+        raise ValueError(f"{option} {source}: not a model (config.json but no weights). {advice}")
+    return config
 
 
 def check_both_classes(name: str, split: str, crops: FaceCrops) -> None:
