@@ -823,9 +823,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve the app at once, then load the model (the server answers meanwhile); exit 2 when it cannot load."""
+    """Start loading the model in the background, serve the app meanwhile (the page answers before the model is
+    there; an analysis waits for it); exit 2 when the model cannot load."""
     args = build_parser().parse_args(argv)
-    loader = model_loader(args.model, args.revision)
+    loader = model_loader(args.model, args.revision).start()
     demo = None
     try:
         demo = build_app(loader, dataset=args.dataset)
@@ -833,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
             server_name=args.host, server_port=args.port, share=args.share, max_file_size="100mb",
             prevent_thread_lock=True,
         )
-        loader.start().get()
+        loader.get()
     except ModelNotAvailableError as error:
         if demo is not None:
             demo.close()
