@@ -91,7 +91,10 @@ def predict(args: argparse.Namespace) -> int:
 
     detector = load_pipeline(args.model, args.revision, detection_max_side=args.detection_max_side)
     video_options = {**video_settings(args), "explain_frames": args.explain_frames if args.save_dir else 0}
-    output_names = video_output_names(paths) if args.save_dir else {}
+    if args.save_dir:
+        from .report import video_output_names
+
+        output_names = video_output_names([path for path in paths if is_video(path)])
     rows, unsaved = [], []
     for start in range(0, len(paths), args.batch_size):
         batch = paths[start : start + args.batch_size]
@@ -119,13 +122,6 @@ def predict(args: argparse.Namespace) -> int:
     for error in unsaved:  # analysed and printed above, but the files asked for are missing
         print(f"error: {error}", file=sys.stderr)
     return 1 if errors or unsaved else 0
-
-
-def video_output_names(paths: Sequence[str | Path]) -> dict[str, str]:
-    """The NAME under which each video of the run writes its outputs (`report.video_output_names`)."""
-    from .report import video_output_names as names
-
-    return names([path for path in paths if is_video(path)])
 
 
 def save_video_outputs(result, config, args: argparse.Namespace, name: str) -> str | None:
@@ -207,35 +203,13 @@ def evaluate(args: argparse.Namespace) -> int:
         return 2
     if not result.files:  # another process of an `accelerate launch` run: the main one reports
         return 0
+    from .report import format_metrics
+
     print(format_metrics(result.metrics))
     print("Wrote " + ", ".join(str(path) for path in result.files.values()))
     if result.commit_url:
         print(f"Pushed: {result.commit_url}")
     return 0
-
-
-def format_metrics(metrics: dict) -> str:
-    """A readable summary of `metrics.json`."""
-
-    def number(key: str) -> str:
-        return "n/a" if metrics.get(key) is None else f"{metrics[key]:.3f}"
-
-    model, dataset = metrics["model"], metrics["dataset"]
-    lines = [
-        f"Model:   {model['id']}" + (f" @ {model['revision']}" if model.get("revision") else ""),
-        f"Dataset: {dataset['id']}" + (f" @ {dataset['revision']}" if dataset.get("revision") else "")
-        + f", split {dataset['split']}, faces: {metrics['faces']}",
-        f"Images:  {metrics['n']} ({metrics['n_scored']} scored; {metrics['n_no_face']} without a face, "
-        f"{metrics['n_unreadable']} unreadable, {metrics['n_unlabelled']} unlabelled: excluded, see predictions.csv)",
-        f"At threshold {metrics['threshold']} on P({metrics['score_label']}), fake = positive: "
-        f"accuracy {number('accuracy')}  precision {number('precision')}  recall {number('recall')}  F1 {number('f1')}",
-        f"From scores: ROC-AUC {number('roc_auc')}  average precision {number('average_precision')}  "
-        f"EER {number('eer')} (threshold {number('eer_threshold')})",
-        f"Best balanced accuracy {number('best_balanced_accuracy')} at threshold "
-        f"{number('best_balanced_accuracy_threshold')} (reported, not applied)",
-    ]
-    lines += [f"warning: {message}" for message in metrics["warnings"]]
-    return "\n".join(lines)
 
 
 def add_video_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -> None:
@@ -324,9 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main(argv: Sequence[str] | None = None) -> int:
-    """The `deepfake-detection` console command: `main`, then `gc.freeze()`, so that the interpreter's final garbage
-    collections skip the millions of objects torch and transformers leave (about 1 s of every cold run's exit, for
-    nothing: outputs are written and closed by then; atexit handlers and stdout flushing still run)."""
+    """The `deepfake-detection` command: `main`, then `gc.freeze()`, so the interpreter's final garbage collections skip
+    torch's and transformers' objects (~1 s of every exit; outputs are closed by then, atexit handlers still run)."""
     code = main(argv)
     gc.freeze()
     return code

@@ -74,9 +74,8 @@ def evaluate(
     """
     check_options(faces, batch_size, limit)
     push_repo = _push_repo(model, push_to_hub)
+    check_output_dir(Path(output_dir))
     state = process_state()
-    if state.is_main_process:
-        check_output_dir(Path(output_dir))
     with state.main_process_first():  # one process downloads or builds the dataset, the others then read it
         table, dataset_info = load_split(dataset, split=split, revision=dataset_revision)
     labels = label_mapping(table, label_column, list(LABELS))
@@ -102,8 +101,16 @@ def evaluate(
     }
     if not state.is_main_process:  # every process has every row and the metrics; one writes and pushes them
         return EvaluationResult(metrics=metrics, rows=rows, output_dir=Path(output_dir))
+    files, commit_url = write_and_push(rows, metrics, detector.model.config, output_dir := Path(output_dir), push_repo)
+    return EvaluationResult(metrics=metrics, rows=rows, output_dir=output_dir, files=files, commit_url=commit_url)
+
+
+def write_and_push(rows: list[Prediction], metrics: dict, config, output_dir: Path,
+                   push_repo: str | None) -> tuple[dict[str, Path], str | None]:
+    """Write the results, then push them (when `push_repo`); each failure says what to do, and a failed push says
+    where the written results are."""
     try:
-        files = write_results(rows, metrics, detector.model.config, output_dir := Path(output_dir))
+        files = write_results(rows, metrics, config, output_dir)
     except OSError as error:
         raise EvaluationError(f"Could not write the results to {output_dir}: {first_line(error)}. "
                               "Free some space or choose another output_dir (--output-dir).") from error
@@ -112,7 +119,7 @@ def evaluate(
     except (HfHubHTTPError, OSError) as error:
         raise EvaluationError(f"{hub_failure('push the results to', push_repo, error)} The results are written in "
                               f"{output_dir}.") from error
-    return EvaluationResult(metrics=metrics, rows=rows, output_dir=output_dir, files=files, commit_url=commit_url)
+    return files, commit_url
 
 
 def check_options(faces: str, batch_size: int, limit: int | None) -> None:

@@ -1,5 +1,6 @@
 """Results on disk and on the Hub: evaluation results written (CSV, JSON, plots), read back (for the Space), and
-published into the model repo's `eval/` folder and its card's model-index; a video's frame table and timeline.
+published into the model repo's `eval/` folder and its card's model-index; their summary for the console; a video's
+frame table and timeline.
 """
 
 from __future__ import annotations
@@ -272,3 +273,27 @@ def write_video_outputs(result, config, folder: Path, name: str, threshold: floa
             files[f"frame{frame.index}"] = folder / f"{name}.frame{frame.index}.png"
             frame.overlay.save(files[f"frame{frame.index}"])
     return files
+
+
+def format_metrics(metrics: dict) -> str:
+    """A readable summary of `metrics.json`."""
+
+    def number(key: str) -> str:
+        return "n/a" if metrics.get(key) is None else f"{metrics[key]:.3f}"
+
+    model, dataset = metrics["model"], metrics["dataset"]
+    lines = [
+        f"Model:   {model['id']}" + (f" @ {model['revision']}" if model.get("revision") else ""),
+        f"Dataset: {dataset['id']}" + (f" @ {dataset['revision']}" if dataset.get("revision") else "")
+        + f", split {dataset['split']}, faces: {metrics['faces']}",
+        f"Images:  {metrics['n']} ({metrics['n_scored']} scored; {metrics['n_no_face']} without a face, "
+        f"{metrics['n_unreadable']} unreadable, {metrics['n_unlabelled']} unlabelled: excluded, see predictions.csv)",
+        f"At threshold {metrics['threshold']} on P({metrics['score_label']}), fake = positive: "
+        f"accuracy {number('accuracy')}  precision {number('precision')}  recall {number('recall')}  F1 {number('f1')}",
+        f"From scores: ROC-AUC {number('roc_auc')}  average precision {number('average_precision')}  "
+        f"EER {number('eer')} (threshold {number('eer_threshold')})",
+        f"Best balanced accuracy {number('best_balanced_accuracy')} at threshold "
+        f"{number('best_balanced_accuracy_threshold')} (reported, not applied)",
+    ]
+    lines += [f"warning: {message}" for message in metrics["warnings"]]
+    return "\n".join(lines)
