@@ -177,23 +177,27 @@ def _local_splits(path: Path) -> datasets.DatasetDict | None:
         return None
 
 
+def dataset_unavailable(dataset: str, error: BaseException) -> EvaluationError:
+    """The error for a dataset that cannot be listed or read: which one, why, and the ways out."""
+    return EvaluationError(
+        f"Could not load the dataset {dataset!r}: {first_line(error)}\n"
+        "Pass a Hub dataset id you can reach, a local folder (real/ and fake/ subfolders, or real_*/fake_* "
+        "files), or publish one with scripts/push_dataset.py."
+    )
+
+
 def _split_names(dataset: str, revision: str | None = None) -> list[str]:
     try:
         return datasets.get_dataset_split_names(dataset, revision=revision)
     except (FileNotFoundError, datasets.exceptions.DatasetNotFoundError, HfHubHTTPError, ValueError) as error:
-        raise EvaluationError(
-            f"Could not load the dataset {dataset!r}: {first_line(error)}\n"
-            "Pass a Hub dataset id you can reach, a local folder (real/ and fake/ subfolders, or real_*/fake_* "
-            "files), or publish one with scripts/push_dataset.py."
-        ) from error
+        raise dataset_unavailable(dataset, error) from error
 
 
 def _load_dataset(dataset: str, split: str, revision: str | None = None) -> datasets.Dataset:
     try:
         return datasets.load_dataset(dataset, split=split, revision=revision)
     except (HfHubHTTPError, OSError) as error:  # Hub answers, dropped connections, unreadable files
-        raise EvaluationError(f"Could not read the dataset {dataset!r}: {first_line(error)}. Check the folder, or for a "
-                              "Hub id the network and your token (HF_TOKEN).") from error
+        raise dataset_unavailable(dataset, error) from error
 
 
 def _dataset_sha(dataset: str, revision: str | None) -> str | None:
