@@ -212,6 +212,12 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_column_arguments(parser: argparse.ArgumentParser) -> None:
+    """The dataset columns that hold the images and the labels (`evaluate` and `train`)."""
+    parser.add_argument("--image-column", default="image", help="Column holding the images (default image).")
+    parser.add_argument("--label-column", default="label", help="Column holding the labels (default label).")
+
+
 def add_video_arguments(parser: argparse.ArgumentParser, outputs: bool = True) -> None:
     """How videos are sampled and their scores over time combined, and (`outputs`) where their tables and plots go."""
     video = parser.add_argument_group("videos")
@@ -260,8 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate_parser.add_argument("--dataset-revision", default=None, help="Pin the dataset repo to a revision.")
     evaluate_parser.add_argument("--split", default=None, help="Split to evaluate (default: test, else validation).")
-    evaluate_parser.add_argument("--image-column", default="image", help="Column holding the images (default image).")
-    evaluate_parser.add_argument("--label-column", default="label", help="Column holding the labels (default label).")
+    add_column_arguments(evaluate_parser)
     evaluate_parser.add_argument(
         "--faces",
         choices=["detect", "crops"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import positive_int
+from ..cli import add_column_arguments, positive_int
 from ..errors import EvaluationError
 from .recipe import AUGMENT_CHOICES, TrainingRecipe
 
@@ -45,8 +45,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-split", default="validation", help="Split for ROC-AUC during training.")
     parser.add_argument("--faces", choices=["detect", "crops"], default="detect",
                         help="detect: crop each image's face as inference does (cached); crops: images are crops.")
-    parser.add_argument("--image-column", default="image", help="Column holding the images (default image).")
-    parser.add_argument("--label-column", default="label", help="Column holding the labels (default label).")
+    add_column_arguments(parser)
     parser.add_argument("--pairs-csv", default=None,
                         help="CSV with file and source_video columns pairing fakes with their reals "
                         "(default: the dataset's source_video column, or metadata.csv in a local folder).")
