@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from conftest import SHARED_DATA, requires_shared_data
 from huggingface_hub import ModelCard
@@ -20,11 +21,23 @@ from deepfake_detection.hub import BUNDLED_MODEL_DIR, MODEL_ENV, default_model_i
 AUC_TOLERANCE = 0.02
 
 
-def weight_dtypes(folder) -> set[str]:
-    """The dtypes of the floating-point tensors (batch-norm counters are integers and stay so)."""
+def weight_dtypes(folder) -> dict[str, set[str]]:
+    """The dtypes of the floating-point tensors, apart for batch-norm running statistics and the rest (batch-norm
+    counters are integers and stay so)."""
+    dtypes = {"statistics": set(), "weights": set()}
     with safe_open(str(folder / "model.safetensors"), "pt") as weights:
-        dtypes = {str(weights.get_slice(name).get_dtype()) for name in weights.keys()}
-    return dtypes - {"I64"}
+        for name in weights.keys():
+            kind = "statistics" if name.endswith(("running_mean", "running_var")) else "weights"
+            dtypes[kind].add(str(weights.get_slice(name).get_dtype()))
+    return {kind: found - {"I64"} for kind, found in dtypes.items()}
+
+
+def with_fp16_rounded_parameters(model: torch.nn.Module) -> torch.nn.Module:
+    """What an export should load back as: every parameter rounded to fp16, the running statistics untouched."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(parameter.half().float())
+    return model.eval()
 
 
 def card_metric(dataset_name: str, split: str, metric: str) -> float:
@@ -51,15 +64,37 @@ def test_the_bundled_configs_name_their_remote_code_classes():
 
 def test_export_stores_fp16_weights_that_load_as_float32(model_dir, tmp_path):
     exported = export_model(model_dir, tmp_path / "release")
-    assert weight_dtypes(exported) == {"F16"}
+    assert weight_dtypes(exported) == {"weights": {"F16"}, "statistics": {"F32"}}
     assert json.loads((exported / "config.json").read_text())["dtype"] == "float32"
     assert not list(exported.glob("*.py")), "code belongs to the package, not to the bundled folder"
     loaded = DeepfakeDetectorForImageClassification.from_pretrained(exported).eval()
     assert next(loaded.parameters()).dtype == torch.float32
-    rounded = DeepfakeDetectorForImageClassification.from_pretrained(model_dir).half().float().eval()
+    rounded = with_fp16_rounded_parameters(DeepfakeDetectorForImageClassification.from_pretrained(model_dir))
     pixel_values = calibration_batch(2, seed=4)
     with torch.inference_mode():
         torch.testing.assert_close(loaded(pixel_values).logits, rounded(pixel_values).logits, atol=1e-6, rtol=0)
+
+
+def test_export_keeps_variances_past_fp16s_range_and_refuses_weights_that_overflow(model_dir, tmp_path):
+    """A trained model's last batch norm saw variances over 65,504: in fp16 they became inf and zeroed 157 features
+    of the model bundled before this test existed, and made a warm start's weight EMA NaN."""
+    model = DeepfakeDetectorForImageClassification.from_pretrained(model_dir)
+    with torch.no_grad():
+        model.inception.last_bn.running_var.mul_(1e6)  # now ~1e5-1e7, as in a trained model
+        model.inception.last_bn.running_mean.mul_(1e3)
+    model.save_pretrained(tmp_path / "wide")
+    loaded = DeepfakeDetectorForImageClassification.from_pretrained(export_model(tmp_path / "wide", tmp_path / "out"))
+    torch.testing.assert_close(loaded.inception.last_bn.running_var, model.inception.last_bn.running_var)
+    pixel_values = calibration_batch(2, seed=4)
+    with torch.inference_mode():
+        expected = with_fp16_rounded_parameters(model)(pixel_values).logits
+        torch.testing.assert_close(loaded.eval()(pixel_values).logits, expected, atol=1e-5, rtol=0)
+    with torch.no_grad():
+        model.inception.last_linear.weight[0, 0] = 1e5  # past fp16's range: no silent inf in a release
+    model.save_pretrained(tmp_path / "overflowing")
+    with pytest.raises(ValueError, match="Not finite in fp16.*last_linear.weight"):
+        export_model(tmp_path / "overflowing", tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
 
 
 def test_the_bundled_model_is_the_default_and_a_complete_release(monkeypatch):
@@ -67,7 +102,7 @@ def test_the_bundled_model_is_the_default_and_a_complete_release(monkeypatch):
     assert default_model_id() == str(BUNDLED_MODEL_DIR)
     names = {path.name for path in BUNDLED_MODEL_DIR.iterdir()}
     assert names == {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"}
-    assert weight_dtypes(BUNDLED_MODEL_DIR) == {"F16"}
+    assert weight_dtypes(BUNDLED_MODEL_DIR)["weights"] == {"F16"}
     config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
     assert config["threshold"] == 0.7 and config["score_label"] in ("real", "fake")
     card = (BUNDLED_MODEL_DIR / "README.md").read_text()

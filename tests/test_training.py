@@ -179,6 +179,25 @@ def test_a_warm_started_run_records_its_starting_model_and_keeps_it_when_resumed
     assert f"--output-dir runs/second --init-model {start}" in train_command(recipe, "data", "runs/second", start)
 
 
+def test_a_warm_start_resets_running_statistics_that_are_not_finite(tmp_path, capsys):
+    """Models exported in fp16 before the statistics stayed fp32 hold inf variances: training re-estimates them, but
+    the weight EMA's average of an inf is NaN, so the warm start resets them (and only them)."""
+    from deepfake_detection.training.trainer import build_model
+
+    model = DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig())
+    statistics = model.inception.last_bn
+    with torch.no_grad():
+        statistics.running_mean.uniform_(-5, 5)
+        statistics.running_var.uniform_(2, 3)
+        statistics.running_var[:3] = float("inf")
+    model.save_pretrained(tmp_path / "damaged")
+    warm = build_model(TrainingRecipe(image_size=80), tmp_path / "damaged").inception.last_bn
+    assert warm.running_var[:3].tolist() == [1.0] * 3 and warm.running_mean[:3].tolist() == [0.0] * 3
+    torch.testing.assert_close(warm.running_var[3:], statistics.running_var[3:])
+    torch.testing.assert_close(warm.running_mean[3:], statistics.running_mean[3:])
+    assert "3 running statistic(s) of inception.last_bn are not finite" in capsys.readouterr().out
+
+
 def test_a_recipes_face_crop_size_becomes_the_models_and_must_match_the_crops(tmp_path):
     recipe = TrainingRecipe(image_size=80, face_crop_size=96, batch_size=4, max_steps=2, eval_every=2,
                             self_blend_fraction=0.0, warmup=0.0)

@@ -2,7 +2,9 @@
 
 This is how the bundled model (`hub.BUNDLED_MODEL_DIR`) is made, and the same folder is what gets pushed to the
 Hub. The weights are stored in fp16 (half the size) while `config.dtype` stays float32, so `from_pretrained` loads
-them back as float32 by default: CPU inference in fp16 would be slow and less exact.
+them back as float32 by default: CPU inference in fp16 would be slow and less exact. Batch-norm running statistics
+stay in fp32 (a few kB): a trained model's activation variances can pass fp16's largest value, 65,504, and an inf
+variance silently zeroes that feature.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def export_model(
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as staging:
-        model.to(torch.float16).save_pretrained(staging)
+        to_fp16_weights(model).save_pretrained(staging)
         model.config.dtype = torch.float32
         model.config.save_pretrained(staging)
         processor.save_pretrained(staging)
@@ -92,6 +94,27 @@ def export_model(
             shutil.rmtree(target)
         shutil.copytree(staging, target)
     return target
+
+
+def to_fp16_weights(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` in fp16 except its batch-norm running statistics, which stay fp32; a clear error instead of a release
+    whose fp16 weights overflowed to inf."""
+    statistics = {
+        f"{name}.{buffer}": getattr(module, buffer).float().clone()
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.track_running_stats
+        for buffer in ("running_mean", "running_var")
+    }
+    model.to(torch.float16)
+    for path, tensor in statistics.items():
+        module_name, buffer = path.rsplit(".", 1)
+        setattr(model.get_submodule(module_name), buffer, tensor)
+    overflowed = [name for name, tensor in model.state_dict().items() if tensor.is_floating_point()
+                  and not tensor.isfinite().all()]
+    if overflowed:
+        raise ValueError(f"Not finite in fp16 (or already in the source model): {', '.join(overflowed[:5])}. "
+                         "Retrain or fix those tensors before exporting; the release would silently misbehave.")
+    return model
 
 
 def publish_model(folder: str | os.PathLike, repo_id: str, message: str | None = None) -> str:

@@ -148,7 +148,21 @@ def build_model(recipe: TrainingRecipe, init_model: str | Path | None = None) ->
         raise ValueError(f"{init_model}: training expects id2label {dict(enumerate(LABELS))}, "
                          f"got {model.config.id2label}.")
     apply_recipe_sizes(recipe, model.config)
+    reset_non_finite_statistics(model, str(init_model))
     return model
+
+
+def reset_non_finite_statistics(model: torch.nn.Module, source: str) -> None:
+    """Reset batch-norm running statistics that are not finite (a variance past fp16's 65,504 became inf in models
+    exported before the statistics were kept in fp32) to their initial 0 and 1: training re-estimates them within its
+    first hundred steps, while an inf would make the weight EMA's average NaN."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_var is not None:
+            broken = ~(module.running_var.isfinite() & module.running_mean.isfinite())
+            if broken.any():
+                print(f"{source}: {int(broken.sum())} running statistic(s) of {name} are not finite; reset to 0 and 1 "
+                      "(training re-estimates them).")
+                module.running_mean[broken], module.running_var[broken] = 0.0, 1.0
 
 
 def resume_checkpoint(output_dir: Path, resume: bool | str | os.PathLike) -> Path | None:
