@@ -11,6 +11,7 @@ from conftest import SHARED_DATA, requires_shared_data
 from huggingface_hub import ModelCard
 from model_factory import astronaut, calibration_batch
 from safetensors import safe_open
+from safetensors.torch import load_file
 from test_hub import REMOTE_CODE_SCRIPT
 from transformers import AutoModelForImageClassification
 
@@ -102,7 +103,9 @@ def test_the_bundled_model_is_the_default_and_a_complete_release(monkeypatch):
     assert default_model_id() == str(BUNDLED_MODEL_DIR)
     names = {path.name for path in BUNDLED_MODEL_DIR.iterdir()}
     assert names == {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"}
-    assert weight_dtypes(BUNDLED_MODEL_DIR)["weights"] == {"F16"}
+    assert weight_dtypes(BUNDLED_MODEL_DIR) == {"weights": {"F16"}, "statistics": {"F32"}}
+    tensors = load_file(BUNDLED_MODEL_DIR / "model.safetensors")
+    assert not [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
     config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
     assert config["threshold"] == 0.7 and config["score_label"] in ("real", "fake")
     card = (BUNDLED_MODEL_DIR / "README.md").read_text()

@@ -211,7 +211,7 @@ def test_a_recipes_face_crop_size_becomes_the_models_and_must_match_the_crops(tm
     assert not (tmp_path / "other").exists()  # refused before anything was written
 
 
-def test_weight_ema_averages_every_step_and_is_in_place_only_while_validated(tmp_path):
+def test_weight_ema_averages_every_step_and_is_in_place_only_inside_averaged(tmp_path):
     from types import SimpleNamespace
 
     from deepfake_detection.training import WeightEMA
@@ -229,8 +229,8 @@ def test_weight_ema_averages_every_step_and_is_in_place_only_while_validated(tmp
     assert torch.allclose(ema.average["1.running_mean"], torch.full((2,), 0.5))
     raw = model[0].weight.clone()
     ema.on_step_end(args, state, SimpleNamespace(should_evaluate=True), model=model)
-    assert torch.allclose(model[0].weight, start["0.weight"] + 1.75)  # validated: the model holds the average
-    ema.on_evaluate(args, state, None, model=model)
+    with ema.averaged(model):
+        assert torch.allclose(model[0].weight, start["0.weight"] + 1.75)  # validated: the model holds the average
     assert torch.equal(model[0].weight, raw)  # and gets its raw weights back to go on training
     (tmp_path / "checkpoint-0").mkdir()
     ema.on_save(args, state, None)
@@ -241,11 +241,23 @@ def test_weight_ema_averages_every_step_and_is_in_place_only_while_validated(tmp
     (tmp_path / "checkpoint-0").rename(tmp_path / "checkpoint-1")
     resumed.on_train_begin(args, state, None, model=model)  # a resumed run continues the saved average
     assert torch.allclose(resumed.average["0.weight"], start["0.weight"] + 1.75)
-    ema.on_train_end(args, state, None, model=model)
-    assert torch.allclose(model[0].weight, start["0.weight"] + 1.75)
     with pytest.raises(ValueError, match="ema_decay must be 0"):
         TrainingRecipe(ema_decay=1.0)
     assert "--ema-decay 0.999" in train_command(TrainingRecipe(ema_decay=0.999), "data")
+
+
+def test_a_run_with_weight_ema_validates_raw_and_averaged_weights_and_keeps_the_better(tmp_path):
+    crops = synthetic_crops(16, size=96)
+    recipe = TrainingRecipe(image_size=80, face_crop_size=96, batch_size=4, max_steps=6, eval_every=2,
+                            self_blend_fraction=0.0, ema_decay=0.5, learning_rate=3e-3)
+    best = train(crops, crops, tmp_path / "run", recipe)
+    log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    validated = {(entry["step"], weights): entry[key] for entry in log
+                 for weights, key in (("raw", "eval_raw_roc_auc"), ("ema", "eval_roc_auc")) if key in entry}
+    assert {step for step, _ in validated} == {2, 4, 6}
+    assert {weights for _, weights in validated} == {"raw", "ema"}
+    kept = next(key for key, value in validated.items() if value == max(validated.values()))
+    assert (best["step"], best["weights"]) == kept and best["metrics"]["eval_roc_auc"] == validated[kept]
 
 
 def crop_folders(data, classes=(("train", ("real", "fake")), ("validation", ("real", "fake")))):

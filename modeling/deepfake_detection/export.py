@@ -169,7 +169,7 @@ def release_model(
     """
     from .evaluation import evaluate
     from .training.augmentation import AUGMENTATION_LEVELS
-    from .training.recipe import TrainingRecipe
+    from .training.recipe import EMA_WEIGHTS, RAW_WEIGHTS, TrainingRecipe
 
     summary = training_summary(run_dir)
     recipe = TrainingRecipe(**summary["recipe"])  # normalised: recipes saved by earlier versions read the same
@@ -186,6 +186,7 @@ def release_model(
         "recipe": asdict(recipe),
         "augmentation": AUGMENTATION_LEVELS[recipe.augment].describe(),
         "step": summary["step"],
+        "weights": summary.get("weights") or (EMA_WEIGHTS if recipe.ema_decay else RAW_WEIGHTS),  # older runs: EMA kept
         "images_seen": summary["images_seen"],
         "hardware": summary.get("hardware") or hardware_description(),
         "wall_time": wall_time(summary["wall_seconds_total"]),

@@ -31,8 +31,9 @@ def train(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if best:
-        auc = best["metrics"].get("eval_roc_auc")
-        print(f"Best model: {args.output_dir}/best-model (step {best['step']}, validation ROC-AUC {auc:.4f})")
+        auc, weights = best["metrics"].get("eval_roc_auc"), best.get("weights")
+        print(f"Best model: {args.output_dir}/best-model (step {best['step']}, {weights} weights, "
+              f"validation ROC-AUC {auc:.4f})")
     return 0
 
 

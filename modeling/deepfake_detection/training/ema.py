@@ -1,4 +1,4 @@
-"""Weight EMA: an exponential moving average of the weights, validated and kept in place of the raw weights.
+"""Weight EMA: an exponential moving average of the weights, validated beside the raw weights (the better is kept).
 
 The average moves more slowly than the weights, so it sits nearer the middle of the region the optimiser wanders
 in, which often validates better than the last step's weights (Polyak averaging; timm's `ModelEmaV3`). It costs one
@@ -7,6 +7,8 @@ copy of the weights and one fused update per step.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -21,9 +23,9 @@ class WeightEMA(TrainerCallback):
     """Keeps `average = decay * average + (1 - decay) * weights` after every step, for every floating-point weight
     and buffer (batch-norm statistics included).
 
-    The model holds the average while it is validated, so the best model saved during validation is the average
-    (list this callback after the one that saves it: the raw weights come back in `on_evaluate`), and from the end of
-    training on. Checkpoints keep the raw weights (the optimiser's state belongs to them) and the average beside them.
+    The model holds the average only inside `averaged`: the trainer validates the raw weights, then the average, and
+    keeps the better. Checkpoints keep the raw weights (the optimiser's state belongs to them) and the average beside
+    them.
     """
 
     def __init__(self, decay: float):
@@ -31,7 +33,6 @@ class WeightEMA(TrainerCallback):
             raise ValueError(f"The EMA decay must be between 0 and 1 (e.g. 0.999), got {decay}.")
         self.decay = decay
         self.average: dict[str, torch.Tensor] = {}
-        self.raw: dict[str, torch.Tensor] | None = None
 
     @staticmethod
     def _floats(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -56,19 +57,18 @@ class WeightEMA(TrainerCallback):
         names = list(self.average)
         torch._foreach_lerp_([self.average[name] for name in names], [current[name] for name in names],
                              1.0 - self.decay)
-        if control.should_evaluate:
-            self.raw = self._copy(current)
-            model.load_state_dict(self.average, strict=False)
 
-    def on_evaluate(self, args, state, control, model=None, **kwargs):
-        if self.raw is not None:
-            model.load_state_dict(self.raw, strict=False)
-            self.raw = None
+    @contextmanager
+    def averaged(self, model: torch.nn.Module) -> Iterator[None]:
+        """The average in place of `model`'s weights inside the block, the raw weights back after it."""
+        raw = self._copy(self._floats(model))
+        model.load_state_dict(self.average, strict=False)
+        try:
+            yield
+        finally:
+            model.load_state_dict(raw, strict=False)
 
     def on_save(self, args, state, control, **kwargs):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if args.should_save and folder.is_dir():  # one process writes, as the Trainer does
             save_file({name: tensor.contiguous() for name, tensor in self.average.items()}, folder / EMA_FILE)
-
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        model.load_state_dict(self.average, strict=False)

@@ -14,6 +14,8 @@ RECIPE_FILE = "recipe.json"
 AUGMENT_CHOICES = ("full", "light", "none")
 """Augmentation levels (`augmentation.AUGMENTATION_LEVELS`), named here so the command line needs no OpenCV."""
 BEST_METRIC = "roc_auc"
+RAW_WEIGHTS, EMA_WEIGHTS = "raw", "ema"
+"""Which weights a best model holds (`best.json` `weights`): the optimiser's own, or their moving average."""
 
 
 @dataclass

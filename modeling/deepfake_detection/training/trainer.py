@@ -32,7 +32,9 @@ from .recipe import (
     BEST_METRIC,
     BEST_METRICS_FILE,
     BEST_MODEL_DIR,
+    EMA_WEIGHTS,
     LOG_FILE,
+    RAW_WEIGHTS,
     RECIPE_FILE,
     TrainingRecipe,
     apply_recipe_sizes,
@@ -60,22 +62,34 @@ def score_metrics(eval_prediction: EvalPrediction, config: DeepfakeDetectorConfi
 
 
 class PairedTrainer(Trainer):
-    """`Trainer` whose training batches come from a `PairedSampler` (when one is given)."""
+    """`Trainer` whose training batches come from a `PairedSampler` (when one is given), and which validates a weight
+    EMA's average beside the raw weights (when one is given): metrics `eval_raw_*` for the raw ones, `eval_*` for
+    the average."""
 
-    def __init__(self, *args, train_sampler: PairedSampler | None = None, **kwargs):
+    def __init__(self, *args, train_sampler: PairedSampler | None = None, weight_ema: WeightEMA | None = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.train_sampler = train_sampler
+        self.train_sampler, self.weight_ema = train_sampler, weight_ema
+        if weight_ema is not None:
+            self.add_callback(weight_ema)
 
     def _get_train_sampler(self, train_dataset=None):
         return self.train_sampler or super()._get_train_sampler(train_dataset)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        if self.weight_ema is None:
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        raw = super().evaluate(eval_dataset, ignore_keys, f"{metric_key_prefix}_{RAW_WEIGHTS}")
+        with self.weight_ema.averaged(self.model):
+            return {**raw, **super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)}
 
 
 class ProgressCallback(TrainerCallback):
     """Appends every log and evaluation to `metrics.jsonl`, and saves the best model so far as a loadable folder.
 
     The best model is written the moment it is found (not at the end), so a run stopped at any time has it; its
-    metrics, step, images seen, cumulative wall time and the model it was warm-started from (`init_model`, `None` from
-    scratch) go to `best.json`.
+    metrics, step, images seen, cumulative wall time, which weights it holds (`weights`: raw or the EMA's average) and
+    the model it was warm-started from (`init_model`, `None` from scratch) go to `best.json`.
     """
 
     def __init__(
@@ -83,6 +97,7 @@ class ProgressCallback(TrainerCallback):
         init_model: str | None = None,
     ):
         self.output_dir, self.processor, self.recipe, self.data = output_dir, processor, recipe, data
+        self.weights = EMA_WEIGHTS if recipe.ema_decay else RAW_WEIGHTS  # what a plain `eval_*` pass validated
         self.started, self.earlier_seconds = time.monotonic(), 0.0
         earlier = self._read(BEST_METRICS_FILE)
         self.best = earlier.get("metrics", {}).get(f"eval_{BEST_METRIC}", -1.0)
@@ -108,7 +123,10 @@ class ProgressCallback(TrainerCallback):
         (self.output_dir / "progress.json").write_text(json.dumps(entry))
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
-        value = (metrics or {}).get(f"eval_{BEST_METRIC}")
+        raw_prefix = f"eval_{RAW_WEIGHTS}_"
+        weights = RAW_WEIGHTS if f"{raw_prefix}{BEST_METRIC}" in (metrics or {}) else self.weights
+        metrics = {name.replace(raw_prefix, "eval_", 1): value for name, value in (metrics or {}).items()}
+        value = metrics.get(f"eval_{BEST_METRIC}")
         if value is None or not value > self.best:
             return
         self.best = value
@@ -120,6 +138,7 @@ class ProgressCallback(TrainerCallback):
             "images_seen": state.global_step * self.recipe.batch_size,
             "wall_seconds_total": round(self.wall_seconds(), 1),
             "metrics": metrics,
+            "weights": weights,
             "recipe": asdict(self.recipe),
             "init_model": self.init_model,
             "data": self.data,
@@ -278,12 +297,12 @@ def train(
         eval_dataset=FaceCropDataset(eval_crops),
         data_collator=CropCollator(processor),
         compute_metrics=lambda prediction: score_metrics(prediction, model.config),
-        callbacks=[  # in this order: the average is in place while ProgressCallback saves the best model
+        callbacks=[
             ProgressCallback(output_dir, processor, recipe, data_summary(train_crops, eval_crops, dataset_name),
                              init_model=None if checkpoint or init_model is None else str(init_model)),
-            *([WeightEMA(recipe.ema_decay)] if recipe.ema_decay else []),
         ],
         train_sampler=sampler,
+        weight_ema=WeightEMA(recipe.ema_decay) if recipe.ema_decay else None,
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.evaluate()
