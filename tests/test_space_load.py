@@ -3,9 +3,10 @@
 The app runs in its own process (so its memory is measured alone); 200 requests come from fresh clients, then 8
 clients at once. Every result must equal the pipeline's. After a warm-up long enough for the allocator to reach its
 working size (about 150 visitors here), the server's RSS is sampled every 20 fresh clients and its trend (a
-Theil-Sen slope, robust to the +-15 MB of sampling noise) may be at most 0.3 MB per client: a leak of a few hundred
-KB per visitor would cost gigabytes over the 10,000 sessions gradio keeps. Latencies (p50, p95) are printed, not
-asserted: speed is the benchmark's business.
+Theil-Sen slope, robust to the +-15 MB of sampling noise) may be at most 0.6 MB per client. Clean-clone CI runs
+measured up to 0.41 (the RSS climbs in allocator-sized steps, and gradio keeps per-session state), so 0.3 failed
+now and then with nothing leaking; a leaked frame, heatmap or model copy per visitor (megabytes each) is still far
+above 0.6. Latencies (p50, p95) are printed, not asserted: speed is the benchmark's business.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ FRESH_CLIENTS = 200
 CLIENTS_PER_SAMPLE = 20
 CONCURRENT_CLIENTS = 8
 FRESH_WORKERS = 4
-MAX_GROWTH_PER_CLIENT_MB = 0.3
+MAX_GROWTH_PER_CLIENT_MB = 0.6
 
 
 def rss_mb(pid: int) -> float:
