@@ -99,16 +99,15 @@ def export_model(
 def to_fp16_weights(model: torch.nn.Module) -> torch.nn.Module:
     """`model` in fp16 except its batch-norm running statistics, which stay fp32; a clear error instead of a release
     whose fp16 weights overflowed to inf."""
-    statistics = {
-        f"{name}.{buffer}": getattr(module, buffer).float().clone()
-        for name, module in model.named_modules()
+    statistics = [
+        (module, buffer, getattr(module, buffer).float().clone())
+        for module in model.modules()
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.track_running_stats
         for buffer in ("running_mean", "running_var")
-    }
+    ]
     model.to(torch.float16)
-    for path, tensor in statistics.items():
-        module_name, buffer = path.rsplit(".", 1)
-        setattr(model.get_submodule(module_name), buffer, tensor)
+    for module, buffer, tensor in statistics:
+        setattr(module, buffer, tensor)
     overflowed = [name for name, tensor in model.state_dict().items() if tensor.is_floating_point()
                   and not tensor.isfinite().all()]
     if overflowed:
@@ -169,7 +168,7 @@ def release_model(
     """
     from .evaluation import evaluate
     from .training.augmentation import AUGMENTATION_LEVELS
-    from .training.recipe import EMA_WEIGHTS, RAW_WEIGHTS, TrainingRecipe
+    from .training.recipe import TrainingRecipe
 
     summary = training_summary(run_dir)
     recipe = TrainingRecipe(**summary["recipe"])  # normalised: recipes saved by earlier versions read the same
@@ -186,7 +185,7 @@ def release_model(
         "recipe": asdict(recipe),
         "augmentation": AUGMENTATION_LEVELS[recipe.augment].describe(),
         "step": summary["step"],
-        "weights": summary.get("weights") or (EMA_WEIGHTS if recipe.ema_decay else RAW_WEIGHTS),  # older runs: EMA kept
+        "weights": summary.get("weights") or recipe.validated_weights,
         "images_seen": summary["images_seen"],
         "hardware": summary.get("hardware") or hardware_description(),
         "wall_time": wall_time(summary["wall_seconds_total"]),

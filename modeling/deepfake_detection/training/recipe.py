@@ -55,6 +55,12 @@ class TrainingRecipe:
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}.")
 
+    @property
+    def validated_weights(self) -> str:
+        """What a plain validation (`eval_*`) scores: the EMA's average when the recipe keeps one, else the raw
+        weights; also what `best.json` files written before they recorded `weights` hold."""
+        return EMA_WEIGHTS if self.ema_decay else RAW_WEIGHTS
+
 
 def apply_recipe_sizes(recipe: TrainingRecipe, config) -> None:
     """Give a model config the sizes the recipe decides: its input size, and its face crop size when the recipe sets

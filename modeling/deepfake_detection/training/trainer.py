@@ -32,7 +32,6 @@ from .recipe import (
     BEST_METRIC,
     BEST_METRICS_FILE,
     BEST_MODEL_DIR,
-    EMA_WEIGHTS,
     LOG_FILE,
     RAW_WEIGHTS,
     RECIPE_FILE,
@@ -97,7 +96,6 @@ class ProgressCallback(TrainerCallback):
         init_model: str | None = None,
     ):
         self.output_dir, self.processor, self.recipe, self.data = output_dir, processor, recipe, data
-        self.weights = EMA_WEIGHTS if recipe.ema_decay else RAW_WEIGHTS  # what a plain `eval_*` pass validated
         self.started, self.earlier_seconds = time.monotonic(), 0.0
         earlier = self._read(BEST_METRICS_FILE)
         self.best = earlier.get("metrics", {}).get(f"eval_{BEST_METRIC}", -1.0)
@@ -124,7 +122,7 @@ class ProgressCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         raw_prefix = f"eval_{RAW_WEIGHTS}_"
-        weights = RAW_WEIGHTS if f"{raw_prefix}{BEST_METRIC}" in (metrics or {}) else self.weights
+        weights = RAW_WEIGHTS if f"{raw_prefix}{BEST_METRIC}" in (metrics or {}) else self.recipe.validated_weights
         metrics = {name.replace(raw_prefix, "eval_", 1): value for name, value in (metrics or {}).items()}
         value = metrics.get(f"eval_{BEST_METRIC}")
         if value is None or not value > self.best:
