@@ -22,10 +22,23 @@ class AugmentSettings:
     jpeg: float = 0.3
     rescale: float = 0.2
     cutout: float = 0.2
+    resolution_cap: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
+    jpeg_quality: tuple[int, int] = (40, 96)
+    rescale_smallest: float = 0.4
 
     @classmethod
     def none(cls) -> "AugmentSettings":
         return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    @classmethod
+    def robust(cls) -> "AugmentSettings":
+        """Light augmentation plus the degradations users' photos go through, drawn with the same probabilities
+        whatever the label: a face-resolution cap (`cap_resolution`, so a sharp crop says nothing about the class),
+        down/up-scaling to 0.25-1x, JPEG quality 30-95, mild blur and noise."""
+        return cls(flip=0.5, shift_scale=0.0, colour=0.5, jpeg=0.5, rescale=0.3, cutout=0.0, resolution_cap=0.6,
+                   blur=0.1, noise=0.1, jpeg_quality=(30, 96), rescale_smallest=0.25)
 
     @classmethod
     def light(cls) -> "AugmentSettings":
@@ -36,18 +49,27 @@ class AugmentSettings:
     def describe(self) -> str:
         """The augmentations that run, in words ("none" when none does), for model cards."""
         names = {"flip": "flip", "shift_scale": "shift/scale", "colour": "colour jitter",
-                 "rescale": "down/up-scaling", "jpeg": "JPEG re-compression", "cutout": "cutout"}
+                 "rescale": "down/up-scaling", "jpeg": "JPEG re-compression", "cutout": "cutout",
+                 "resolution_cap": "face-resolution cap", "blur": "blur", "noise": "noise"}
         used = [words for name, words in names.items() if getattr(self, name) > 0]
         return ", ".join(used) or "none"
 
 
-AUGMENTATION_LEVELS = {"full": AugmentSettings(), "light": AugmentSettings.light(), "none": AugmentSettings.none()}
-"""The `--augment` choices: every augmentation, flip + colour only, or nothing."""
+AUGMENTATION_LEVELS = {"full": AugmentSettings(), "light": AugmentSettings.light(), "none": AugmentSettings.none(),
+                       "robust": AugmentSettings.robust()}
+"""The `--augment` choices: every augmentation, flip + colour only, light plus real-world degradations, or nothing."""
 
 
-def augment(crop: np.ndarray, rng: np.random.Generator, settings: AugmentSettings = AugmentSettings()) -> np.ndarray:
-    """A randomly altered copy of a `(size, size, 3)` uint8 crop, with the same shape and dtype."""
+def augment(crop: np.ndarray, rng: np.random.Generator, settings: AugmentSettings = AugmentSettings(),
+            face_width: float = float("nan")) -> np.ndarray:
+    """A randomly altered copy of a `(size, size, 3)` uint8 crop, with the same shape and dtype.
+
+    `face_width` is the face's width in its source image (`FaceCrops.face_widths`), which the resolution cap needs;
+    NaN counts as the crop's own size. No step looks at the label: both classes go through the same draws.
+    """
     out = crop
+    if rng.random() < settings.resolution_cap:
+        out = cap_resolution(out, face_width, rng)
     if rng.random() < settings.flip:
         out = out[:, ::-1]
     if rng.random() < settings.shift_scale:
@@ -55,9 +77,13 @@ def augment(crop: np.ndarray, rng: np.random.Generator, settings: AugmentSetting
     if rng.random() < settings.colour:
         out = colour_jitter(out, rng)
     if rng.random() < settings.rescale:
-        out = down_up_scale(out, rng)
+        out = down_up_scale(out, rng, settings.rescale_smallest)
+    if rng.random() < settings.blur:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.2))
+    if rng.random() < settings.noise:
+        out = add_noise(out, rng)
     if rng.random() < settings.jpeg:
-        out = jpeg_recompress(out, int(rng.integers(40, 96)))
+        out = jpeg_recompress(out, int(rng.integers(*settings.jpeg_quality)))
     if rng.random() < settings.cutout:
         out = cutout(out, rng)
     return np.ascontiguousarray(out)
@@ -90,11 +116,36 @@ def jpeg_recompress(crop: np.ndarray, quality: int) -> np.ndarray:
 
 
 def down_up_scale(crop: np.ndarray, rng: np.random.Generator, smallest: float = 0.4) -> np.ndarray:
-    """Shrink to 40-90% and scale back up: the blur of low-resolution faces."""
+    """Shrink to `smallest`-90% and scale back up: the blur of low-resolution faces."""
+    return resample(crop, round(crop.shape[0] * rng.uniform(smallest, 0.9)))
+
+
+def resample(crop: np.ndarray, side: int) -> np.ndarray:
+    """The crop shrunk to `side` pixels (area averaging) and scaled back up to its size (bilinear)."""
     size = crop.shape[0]
-    small = max(8, round(size * rng.uniform(smallest, 0.9)))
-    shrunk = cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA)
+    if side >= size:
+        return crop
+    shrunk = cv2.resize(crop, (max(8, side), max(8, side)), interpolation=cv2.INTER_AREA)
     return cv2.resize(shrunk, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def cap_resolution(crop: np.ndarray, face_width: float, rng: np.random.Generator, lowest: int = 64) -> np.ndarray:
+    """Hold the face's real detail to a random 64 px-to-crop-size width, whatever its source resolution.
+
+    A crop cut from a 250-px face is sharp, one cut from a 100-px face is an upscaled blur; when sources differ in
+    size by label, sharpness alone gives the label away. Drawing one cap for every face, and shrinking only the crops
+    whose face holds more detail than it, makes the resolution the model sees the same for both classes.
+    """
+    size = crop.shape[0]
+    detail = size if np.isnan(face_width) else min(size, face_width)
+    cap = rng.uniform(lowest, size)
+    return resample(crop, round(cap)) if detail > cap else crop
+
+
+def add_noise(crop: np.ndarray, rng: np.random.Generator, largest: float = 6.0) -> np.ndarray:
+    """Gaussian sensor noise with a standard deviation of up to `largest` grey levels."""
+    noisy = crop.astype(np.float32) + rng.normal(0.0, rng.uniform(1.0, largest), crop.shape).astype(np.float32)
+    return np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
 
 
 def cutout(crop: np.ndarray, rng: np.random.Generator, largest: float = 0.35) -> np.ndarray:

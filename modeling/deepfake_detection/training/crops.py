@@ -37,6 +37,8 @@ class FaceCrops:
 
     `labels` index `LABELS` (0 = fake, 1 = real). `groups` holds one integer per source video (fakes share the
     group of the real they were made from), `NO_GROUP` when unknown. `landmarks` are in crop pixels, NaN when unknown.
+    `face_widths` is each face's width in its source image's pixels (NaN when unknown): how much detail the crop
+    really holds, which resolution normalisation (`augmentation.cap_resolution`) needs.
     """
 
     pixels: np.ndarray
@@ -45,6 +47,11 @@ class FaceCrops:
     landmarks: np.ndarray
     paths: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    face_widths: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.face_widths is None:
+            self.face_widths = np.full(len(self.labels), np.nan, np.float32)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,7 +60,7 @@ class FaceCrops:
         """The crops at `indices`, in that order (the skipped list is kept)."""
         return FaceCrops(
             self.pixels[indices], self.labels[indices], self.groups[indices], self.landmarks[indices],
-            [self.paths[i] for i in indices], list(self.skipped),
+            [self.paths[i] for i in indices], list(self.skipped), self.face_widths[indices],
         )
 
 
@@ -100,41 +107,46 @@ class _CropMaker:
 
         if self.detector is None and self.faces == "detect":
             self.detector = FaceDetector.from_config(self.config, selection="most_confident")
-        crops, landmarks, statuses = [], [], []
+        crops, landmarks, statuses, widths = [], [], [], []
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # worker processes share the cores: threads would only fight
         try:
             for value in batch[self.image_column]:
-                crop, points, status = self.crop(value)
+                crop, points, status, width = self.crop(value)
                 crops.append(crop.tobytes())
                 landmarks.append(points.ravel())
                 statuses.append(status)
+                widths.append(width)
         finally:
             torch.set_num_threads(threads)
-        return {"crop": crops, "landmarks": landmarks, "status": statuses}
+        return {"crop": crops, "landmarks": landmarks, "status": statuses, "face_width": widths}
 
-    def crop(self, value) -> tuple[np.ndarray, np.ndarray, str]:
-        """One image's crop, landmarks (NaN when unknown) and status ("ok" or why it has no crop)."""
+    def crop(self, value) -> tuple[np.ndarray, np.ndarray, str, float]:
+        """One image's crop, landmarks (NaN when unknown), status ("ok" or why it has no crop) and the face's width
+        in the image's own pixels (the whole image's in crops mode)."""
         from PIL import Image
 
         size = self.config.face_crop_size
         crop, points, status = np.zeros((size, size, 3), np.uint8), np.full((5, 2), np.nan, np.float32), "ok"
+        width = float("nan")
         try:
             image = read_image_value(value)
             if self.faces == "crops":
                 crop = np.asarray(image.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+                width = float(image.width)
             else:
                 found = self.detector.detect(image)
                 if found:
                     crop = np.asarray(found[0].crop_image())
                     points = crop_landmarks(found[0], image.size, size, self.config.face_margin)
+                    width = float(found[0].box[2] - found[0].box[0])
                 else:
                     status = "no face detected"
         except ImageLoadError as error:
             status = str(error)
         except Exception as error:  # noqa: BLE001 - one image must not stop the whole job; it is listed
             status = f"could not crop ({type(error).__name__}: {error})"
-        return crop, points, status
+        return crop, points, status, width
 
 
 def source_fingerprint(table: datasets.Dataset, image_column: str = "image") -> str:
@@ -171,7 +183,7 @@ def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: st
         "min_face_size": config.min_face_size,
         "thresholds": list(config.detection_thresholds),
         "max_side": config.detection_max_side,
-        "version": 4,  # 4: MTCNN runs channels-last (boxes move by ~1e-3 px)
+        "version": 5,  # 4: MTCNN runs channels-last (boxes move by ~1e-3 px); 5: each crop's face width kept
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -227,6 +239,7 @@ def prepare_face_crops(
         landmarks=np.array(kept["landmarks"], np.float32).reshape(len(keep), 5, 2),
         paths=[paths[i] for i in keep],
         skipped=skipped,
+        face_widths=np.array(kept["face_width"], np.float32),
     )
 
 
@@ -241,6 +254,7 @@ def _cached_crops(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces
             "crop": datasets.Value("binary"),
             "landmarks": datasets.List(datasets.Value("float32"), length=10),
             "status": datasets.Value("string"),
+            "face_width": datasets.Value("float32"),
         }
     )
     num_proc = num_proc if num_proc is not None else min(os.cpu_count() or 1, 8)

@@ -43,7 +43,7 @@ class FaceCropDataset(torch.utils.data.Dataset):
             pixels, _ = self_blend(pixels, landmarks, rng)
             label = FAKE
         if self.augment_settings is not None:
-            pixels = augment(pixels, rng, self.augment_settings)
+            pixels = augment(pixels, rng, self.augment_settings, float(self.crops.face_widths[source]))
         return {"crop": torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1), "labels": label}
 
 
