@@ -35,8 +35,11 @@ METRIC_NAMES = {
     "roc_auc": "ROC-AUC",
     "average_precision": "Average precision (fake)",
     "eer": "Equal error rate",
+    "real_called_fake": "Real faces called fake",
+    "fakes_caught": "Fakes caught",
+    "ece": "Expected calibration error of P(real)",
 }
-THRESHOLDED_METRICS = ("accuracy", "precision", "recall", "f1")
+THRESHOLDED_METRICS = ("accuracy", "precision", "recall", "f1", "real_called_fake", "fakes_caught")
 
 
 @dataclass
@@ -69,6 +72,19 @@ def ranking_metrics(is_fake: np.ndarray, fake_scores: np.ndarray) -> dict[str, f
         "roc_auc": float(skm.roc_auc_score(is_fake, fake_scores)),
         "average_precision": float(skm.average_precision_score(is_fake, fake_scores)),
     }
+
+
+def expected_calibration_error(is_real: np.ndarray, real_probabilities: np.ndarray, bins: int = 15) -> float:
+    """How far P(real) is from the truth: over `bins` equal-width bins of P(real), the gap between the share of real
+    faces and the mean P(real), weighted by the faces in each bin (the bins of `sklearn.calibration.calibration_curve`
+    with strategy="uniform")."""
+    probabilities = np.asarray(real_probabilities, dtype=float)
+    if not len(probabilities):
+        return float("nan")
+    which = np.clip(np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], probabilities, side="right"), 0, bins - 1)
+    truth = np.bincount(which, weights=np.asarray(is_real, dtype=float), minlength=bins)
+    predicted = np.bincount(which, weights=probabilities, minlength=bins)
+    return float(np.abs(truth - predicted).sum() / len(probabilities))
 
 
 def operating_points(is_score_label: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
@@ -121,6 +137,19 @@ def thresholded_metrics(scored: Sequence[Prediction]) -> dict[str, Any]:
     }
 
 
+def error_rates(scored: Sequence[Prediction]) -> dict[str, float | None]:
+    """What users feel at the shipped threshold: the share of real faces called fake and of fakes caught (None when
+    a class is absent), and the ECE of P(real) over every scored image (`expected_calibration_error`)."""
+    is_real = np.array([row.label == NEGATIVE_LABEL for row in scored], dtype=bool)
+    called_fake = np.array([row.predicted_label == POSITIVE_LABEL for row in scored], dtype=bool)
+    real_probability = 1.0 - np.array([row.fake_score for row in scored], dtype=float)
+    return {
+        "real_called_fake": float(called_fake[is_real].mean()) if is_real.any() else None,
+        "fakes_caught": float(called_fake[~is_real].mean()) if (~is_real).any() else None,
+        "ece": expected_calibration_error(is_real, real_probability),
+    }
+
+
 def threshold_free_metrics(scored: Sequence[Prediction], config) -> dict[str, float]:
     """ROC-AUC, average precision, EER, and the best balanced accuracy with the threshold that reaches it."""
     is_fake = np.array([row.label == POSITIVE_LABEL for row in scored], dtype=int)
@@ -147,6 +176,7 @@ def compute_metrics(rows: Sequence[Prediction], config) -> dict[str, Any]:
         metrics["warnings"].append("No image could be scored: every metric is empty.")
         return metrics
     metrics.update(thresholded_metrics(scored))
+    metrics.update(error_rates(scored))
     if len({row.label for row in scored}) < 2:
         metrics["warnings"].append(
             "Only one class among the scored images: ROC-AUC, average precision, EER and the best threshold need both."

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_column_arguments, positive_int
+from ..arguments import add_column_arguments, positive_int
 from ..errors import EvaluationError
 from .recipe import AUGMENT_CHOICES, TrainingRecipe
 
 
 def train(args: argparse.Namespace) -> int:
     """Train a detector (see `training.train_on_dataset`) and print where the best model and its metrics are."""
-    from .run import train_on_dataset
+    from .run import train_on_dataset, train_on_mixture
 
     try:
         recipe = TrainingRecipe(
@@ -21,12 +21,15 @@ def train(args: argparse.Namespace) -> int:
             eval_every=args.eval_every, paired=not args.no_pairs, self_blend_fraction=args.self_blend,
             augment=args.augment, ema_decay=args.ema_decay, seed=args.seed, precision=args.precision,
         )
-        best = train_on_dataset(
-            args.dataset, args.output_dir, recipe, train_split=args.train_split, eval_split=args.eval_split,
-            faces=args.faces, pairs_csv=args.pairs_csv, limit=args.limit, init_model=args.init_model,
-            resume=args.resume, cache_dir=args.cache_dir, num_proc=args.num_proc, image_column=args.image_column,
-            label_column=args.label_column,
-        )
+        entries = mixture_entries(args)
+        options = dict(faces=args.faces, limit=args.limit, init_model=args.init_model, resume=args.resume,
+                       cache_dir=args.cache_dir, num_proc=args.num_proc, image_column=args.image_column,
+                       label_column=args.label_column)
+        if entries is None:
+            best = train_on_dataset(args.dataset[0], args.output_dir, recipe, train_split=args.train_split,
+                                    eval_split=args.eval_split, pairs_csv=args.pairs_csv, **options)
+        else:
+            best = train_on_mixture(entries, args.output_dir, recipe, **options)
     except (EvaluationError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -37,10 +40,30 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def mixture_entries(args: argparse.Namespace) -> list | None:
+    """The mixture a command asks for (`--mixture`, or several `--dataset`), or None for plain one-dataset training."""
+    from .mixture import MixtureEntry, read_mixture
+
+    if args.mixture and args.dataset:
+        raise ValueError("Pass either --mixture FILE or --dataset, not both (a mixture file lists its datasets).")
+    if args.mixture:
+        return read_mixture(args.mixture)
+    if not args.dataset:
+        raise ValueError("Pass --dataset ID_OR_PATH (repeat it to train on several) or --mixture FILE.")
+    if len(args.dataset) == 1:
+        return None
+    return [MixtureEntry(dataset, train_split=args.train_split, eval_split=args.eval_split) for dataset in args.dataset]
+
+
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
     """Add `train` and its options (defaults from `TrainingRecipe`) to the command line's subcommands."""
     parser = commands.add_parser("train", help="Train a detector on a labelled dataset of real and fake faces.")
-    parser.add_argument("--dataset", required=True, help="Hub dataset id or local folder (as for evaluate).")
+    parser.add_argument("--dataset", action="append", default=None,
+                        help="Hub dataset id or local folder (as for evaluate); repeat it to train on several at once, "
+                        "each an equal share of the draws, with its own validation split.")
+    parser.add_argument("--mixture", default=None, metavar="FILE",
+                        help="A JSON mixture file: datasets with weights, sources, families and validation cuts "
+                        "(see training.mixture.MixtureEntry).")
     parser.add_argument("--output-dir", required=True, help="Checkpoints, metrics.jsonl, best.json and best-model/.")
     parser.add_argument("--train-split", default="train")
     parser.add_argument("--eval-split", default="validation", help="Split for ROC-AUC during training.")

@@ -11,9 +11,10 @@ BEST_MODEL_DIR = "best-model"
 BEST_METRICS_FILE = "best.json"
 LOG_FILE = "metrics.jsonl"
 RECIPE_FILE = "recipe.json"
-AUGMENT_CHOICES = ("full", "light", "none")
+AUGMENT_CHOICES = ("full", "light", "robust", "none")
 """Augmentation levels (`augmentation.AUGMENTATION_LEVELS`), named here so the command line needs no OpenCV."""
-BEST_METRIC = "roc_auc"
+BEST_METRIC = "selection_score"
+"""The validation metric that keeps the best model (`trainer.score_metrics`: ROC-AUC for one dataset)."""
 RAW_WEIGHTS, EMA_WEIGHTS = "raw", "ema"
 """Which weights a best model holds (`best.json` `weights`): the optimiser's own, or their moving average."""
 

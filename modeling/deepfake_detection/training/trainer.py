@@ -20,14 +20,16 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
 from ..export import hardware_description
-from ..metrics import ranking_metrics
+from ..metrics import expected_calibration_error, ranking_metrics
 from ..image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from ..modeling_deepfake_detector import DeepfakeDetectorForImageClassification
 from .augmentation import AUGMENTATION_LEVELS
-from .crops import FAKE, FaceCrops
+from .crops import FAKE, REAL, FaceCrops
 from .data import CropCollator, FaceCropDataset
 from .ema import WeightEMA
+from .mixture import SourcedCrops
 from .pairs import PairedSampler
+from .source_metrics import source_metrics
 from .recipe import (
     BEST_METRIC,
     BEST_METRICS_FILE,
@@ -47,17 +49,24 @@ def bf16_is_native() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def score_metrics(eval_prediction: EvalPrediction, config: DeepfakeDetectorConfig) -> dict[str, float]:
-    """ROC-AUC and average precision (fake = positive, from scores) and accuracy at the config's threshold."""
+def score_metrics(eval_prediction: EvalPrediction, config: DeepfakeDetectorConfig,
+                  sources: SourcedCrops | None = None) -> dict[str, float]:
+    """ROC-AUC and average precision (fake = positive, from scores), accuracy at the config's threshold, the ECE of
+    P(real), and `selection_score`, which keeps the best model: the ROC-AUC itself for one dataset, and for a mixture
+    the rule of `source_metrics.SELECTION_RULE` (with every source's and family's metrics beside it)."""
     logits = torch.as_tensor(np.asarray(eval_prediction.predictions, dtype=np.float32))
     probabilities = logits.softmax(dim=-1).numpy()
     is_fake = np.asarray(eval_prediction.label_ids) == FAKE
     scores = probabilities[:, config.label2id[config.score_label]]
     predicted = np.array([config.label_for(score) == "fake" for score in scores])
-    return {
+    metrics = {
         **ranking_metrics(is_fake, probabilities[:, FAKE]),
         "accuracy": float((predicted == is_fake).mean()),
+        "ece": expected_calibration_error(~is_fake, probabilities[:, REAL]),
     }
+    if sources is None:
+        return {**metrics, "selection_score": metrics["roc_auc"]}
+    return {**metrics, **source_metrics(sources, probabilities[:, FAKE], predicted)}
 
 
 class PairedTrainer(Trainer):
@@ -256,11 +265,15 @@ def train(
     init_model: str | Path | None = None,
     resume: bool | str = False,
     dataset_name: str | None = None,
+    sampler: torch.utils.data.Sampler | None = None,
+    eval_sources: SourcedCrops | None = None,
 ) -> dict:
     """Train on `train_crops`, validate on `eval_crops` every `eval_every` steps, keep the best model by ROC-AUC.
 
     `resume=True` continues from the newest checkpoint in `output_dir` (a path: from that checkpoint); `init_model`
-    warm-starts a new schedule from a model folder. Returns `best.json`'s content.
+    warm-starts a new schedule from a model folder. `sampler` replaces the recipe's `PairedSampler` (a mixture's
+    `MixtureSampler`); `eval_sources` names each validation crop's source, for per-source metrics. Returns
+    `best.json`'s content.
     """
     output_dir = Path(output_dir)
     checkpoint = resume_checkpoint(output_dir, resume)
@@ -273,6 +286,8 @@ def train(
     if checkpoint is not None:
         check_resumed_recipe(output_dir / RECIPE_FILE, recipe)
     model = build_model(recipe, init_model if checkpoint is None else checkpoint).to(memory_format=torch.channels_last)
+    if checkpoint is None:  # a new schedule trains the network's own logit; `calibrate_run` fits the scaling after
+        model.config.score_scale, model.config.score_shift = 1.0, 0.0
     for name, crops in (("training", train_crops), ("validation", eval_crops)):
         if crops.pixels.shape[1] != model.config.face_crop_size:
             raise ValueError(
@@ -283,18 +298,15 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / RECIPE_FILE).write_text(json.dumps(asdict(recipe), indent=2))
     processor = DeepfakeDetectorImageProcessor(face_crop_size=model.config.face_crop_size, size=recipe.image_size)
-    sampler = (
-        PairedSampler(train_crops.labels, train_crops.groups, recipe.self_blend_fraction, recipe.seed)
-        if recipe.paired
-        else None
-    )
+    if sampler is None and recipe.paired:
+        sampler = PairedSampler(train_crops.labels, train_crops.groups, recipe.self_blend_fraction, recipe.seed)
     trainer = PairedTrainer(
         model=model,
         args=training_arguments(output_dir, recipe, eval_batch_size=2 * recipe.batch_size),
         train_dataset=FaceCropDataset(train_crops, AUGMENTATION_LEVELS[recipe.augment], recipe.seed),
         eval_dataset=FaceCropDataset(eval_crops),
         data_collator=CropCollator(processor),
-        compute_metrics=lambda prediction: score_metrics(prediction, model.config),
+        compute_metrics=lambda prediction: score_metrics(prediction, model.config, eval_sources),
         callbacks=[
             ProgressCallback(output_dir, processor, recipe, data_summary(train_crops, eval_crops, dataset_name),
                              init_model=None if checkpoint or init_model is None else str(init_model)),
