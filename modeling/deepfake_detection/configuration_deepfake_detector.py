@@ -3,6 +3,7 @@
 This file is pushed to the Hub as remote code, so it imports only third-party packages.
 """
 
+import math
 from dataclasses import field
 
 from huggingface_hub.dataclasses import strict
@@ -25,6 +26,12 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
             Decision threshold on the sigmoid score, strictly between 0 and 1.
         score_label (`str`, defaults to `"real"`):
             The class the sigmoid score stands for: `"real"` (how the original app reads it) or `"fake"`.
+        score_scale (`float`, defaults to 1.0):
+            Platt scaling of the logit, fitted on validation data after training (`training.calibration`): the score is
+            `sigmoid(score_scale * z + score_shift)` for the network's logit `z`. Must be positive; 1 and 0 leave the
+            logit as the network gives it (what training optimises).
+        score_shift (`float`, defaults to 0.0):
+            The shift of that Platt scaling.
         image_size (`int`, defaults to 256):
             Side of the square classifier input; face crops are resized to it bilinearly.
         face_crop_size (`int`, defaults to 160):
@@ -54,6 +61,8 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
 
     threshold: float = 0.7
     score_label: str = "real"
+    score_scale: float = 1.0
+    score_shift: float = 0.0
     image_size: int = 256
     face_crop_size: int = 160
     face_margin: int = 0
@@ -80,6 +89,11 @@ class DeepfakeDetectorConfig(PreTrainedConfig):
         if self.score_label not in LABELS:
             raise ValueError(f"score_label must be one of {LABELS}, got {self.score_label!r}.")
         self.check_face_selection(self.face_selection)
+        if not (isinstance(self.score_scale, (int, float)) and self.score_scale > 0 and math.isfinite(self.score_scale)):
+            raise ValueError(f"score_scale must be a positive finite number (1 leaves the logit as is), got "
+                             f"{self.score_scale!r}.")
+        if not (isinstance(self.score_shift, (int, float)) and math.isfinite(self.score_shift)):
+            raise ValueError(f"score_shift must be a finite number (0 leaves the logit as is), got {self.score_shift!r}.")
         if len(self.detection_thresholds) != 3:
             raise ValueError(f"detection_thresholds needs 3 values (P-, R-, O-Net), got {self.detection_thresholds}.")
         if self.detection_max_side is not None and self.detection_max_side < 64:

@@ -106,7 +106,7 @@ class GradCamExplainer:
                     targets=[ClassifierOutputTarget(0)] * len(features),
                     eigen_smooth=self.eigen_smooth,
                 )
-                scores = torch.sigmoid(cam.outputs[:, 0].detach())
+                scores = torch.sigmoid(self.model.calibrated(cam.outputs[:, 0].detach()))
         return scores, heatmaps
 
 

@@ -118,8 +118,15 @@ class DeepfakeDetectorForImageClassification(PreTrainedModel):
             init.zeros_(module.num_batches_tracked)
 
     def score_logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The raw single logit per face, shape `(batch,)`; its sigmoid is the probability of `score_label`."""
-        return self.inception(pixel_values)[:, 0]
+        """The calibrated single logit per face, shape `(batch,)`; its sigmoid is the probability of `score_label`."""
+        return self.calibrated(self.inception(pixel_values)[:, 0])
+
+    def calibrated(self, network_logits: torch.Tensor) -> torch.Tensor:
+        """The network's logit under the config's Platt scaling (`score_scale * z + score_shift`, fitted after
+        training so that the sigmoid means what it says; identity by default)."""
+        if self.config.score_scale == 1.0 and self.config.score_shift == 0.0:
+            return network_logits
+        return network_logits * self.config.score_scale + self.config.score_shift
 
     def two_class_logits(self, score_logits: torch.Tensor) -> torch.Tensor:
         """Place the single logit into `(batch, 2)` logits in `id2label` order, the other class's logit fixed at 0."""
