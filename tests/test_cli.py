@@ -114,7 +114,8 @@ def test_predict_batch_size_sets_how_many_images_are_detected_together(model_dir
 def test_num_frames_and_fps_exclude_each_other(capsys):
     import pytest
 
-    from deepfake_detection.cli import build_parser, video_settings
+    from deepfake_detection.arguments import video_settings
+    from deepfake_detection.cli import build_parser
     from deepfake_detection.video import DEFAULT_NUM_FRAMES
 
     with pytest.raises(SystemExit) as stopped:
