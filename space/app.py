@@ -234,7 +234,7 @@ def video_verdict_markdown(result: VideoResult, config: DeepfakeDetectorConfig, 
 
 def timeline_plot(result: VideoResult, config: DeepfakeDetectorConfig, threshold: float):
     """Each person's fake probability over time, with the threshold in use drawn (`None` without a person)."""
-    from deepfake_detection.report import timeline_figure
+    from deepfake_detection.plots import timeline_figure
 
     if not result.tracks:
         return None

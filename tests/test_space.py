@@ -355,7 +355,7 @@ def test_one_unreadable_example_is_left_out_of_the_gallery_not_the_whole_gallery
 
 def test_evaluation_tab_reads_the_model_repos_eval_folder_or_runs_here(hub_repos, model_dir, detector, tmp_path):
     from deepfake_detection.evaluation import evaluate
-    from deepfake_detection.report import PLOT_FILES
+    from deepfake_detection.plots import PLOT_FILES
 
     assert set(space_app.PLOTS) <= set(PLOT_FILES)  # the tab shows plots the package writes
     model_id = f"org/space-eval-{uuid.uuid4().hex[:8]}"

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from .configuration_deepfake_detector import LABELS
 from .dataset import (LIMIT_SEED, VIDEO_COLUMN, image_column_undecoded, image_path, label_mapping, load_split,
                       read_image_value, sample_indices)
+from .degradations import check_degradation, degrade as degrade_image
 from .errors import EvaluationError, ImageLoadError, first_line, hub_failure
 from .faces import FACE_MODES
 from .hub import default_model_id, is_local
@@ -60,6 +61,7 @@ def evaluate(
     progress: bool = True,
     detection_max_side: int | None = None,
     video_options: dict | None = None,
+    degrade: str | None = None,
 ) -> EvaluationResult:
     """Evaluate a detector on one split of a labelled dataset; write predictions, metrics and plots to `output_dir`.
 
@@ -70,9 +72,12 @@ def evaluate(
     model repo (or of the repo id given) and into its card's `model-index`. `detection_max_side` opts into faster,
     slightly different face detection; metrics.json records it.
     A dataset of videos (a `video` column of paths) is scored per video, with `video_options` for `analyse_video`.
-    Under `accelerate launch`, each process scores its shard and the main process gathers, writes and pushes.
+    `degrade` names a degradation (`degradations.degrade`, e.g. "half-jpeg50") applied to every image before it is
+    scored, to measure robustness. Under `accelerate launch`, each process scores its shard and the main process
+    gathers, writes and pushes.
     """
     check_options(faces, batch_size, limit)
+    check_degradation(degrade)
     push_repo = _push_repo(model, push_to_hub)
     check_output_dir(Path(output_dir))
     state = process_state()
@@ -83,8 +88,10 @@ def evaluate(
     detector = detector_for(model, revision, detection_max_side, state)
     indices = sample_indices(len(table), limit)
     table = table.select(indices) if len(indices) < len(table) else table
+    if videos and degrade:
+        raise EvaluationError(f"--degrade {degrade} applies to images, and this dataset holds videos: leave it out.")
     scorer = Scorer(detector, "videos", {"aggregation": "mean", **(video_options or {})}) if videos else Scorer(
-        detector, faces)
+        detector, faces, degrade=degrade)
     shard, shard_indices = shard_for_process(table, indices, state)
     rows = gather_rows(predict_rows(scorer, shard, image_column, label_column, labels, batch_size, shard_indices,
                                     progress and state.is_main_process), state)
@@ -96,6 +103,7 @@ def evaluate(
                   "detection_max_side": detector.face_detector.max_side},
         "dataset": dataset_info,
         "faces": faces,
+        "degrade": degrade,
         **({"videos": scorer.video_options} if videos else {}),
         **compute_metrics(rows, detector.model.config),
     }
@@ -230,12 +238,13 @@ class Scorer:
     """How rows become scores: faces detected in images (`detect`), images taken as crops (`crops`), or `videos`
     (each analysed over time; `num_faces` then counts the people found)."""
 
-    def __init__(self, detector: DeepfakeDetectionPipeline, mode: str, video_options: dict | None = None):
-        self.detector, self.mode, self.video_options = detector, mode, video_options or {}
+    def __init__(self, detector: DeepfakeDetectionPipeline, mode: str, video_options: dict | None = None,
+                 degrade: str | None = None):
+        self.detector, self.mode, self.video_options, self.degrade = detector, mode, video_options or {}, degrade
 
     def read(self, value: Any):
-        """A dataset cell as what the detector takes: an image, or a video's path."""
-        return image_path(value) if self.mode == "videos" else read_image_value(value)
+        """A dataset cell as what the detector takes: an image (degraded when asked), or a video's path."""
+        return image_path(value) if self.mode == "videos" else degrade_image(read_image_value(value), self.degrade)
 
     def __call__(self, items: list) -> list[dict[str, Any]]:
         """One dict of `Prediction` fields per item: the scores of its most suspicious face or person, or why none."""

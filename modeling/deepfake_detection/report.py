@@ -1,6 +1,6 @@
-"""Results on disk and on the Hub: evaluation results written (CSV, JSON, plots), read back (for the Space), and
-published into the model repo's `eval/` folder and its card's model-index; their summary for the console; a video's
-frame table and timeline.
+"""Results on disk and on the Hub: evaluation results written (CSV, JSON, and the plots of `plots`), read back (for
+the Space), and published into the model repo's `eval/` folder and its card's model-index; their summary for the
+console; a video's frame table and timeline files.
 """
 
 from __future__ import annotations
@@ -14,25 +14,16 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePath
 from typing import Any, Sequence
 
-import numpy as np
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import EntryNotFoundError
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from sklearn import metrics as skm
 
 from .hub import is_local
-from .metrics import CLASS_ORDER, METRIC_NAMES, NEGATIVE_LABEL, POSITIVE_LABEL, THRESHOLDED_METRICS, Prediction
+from .metrics import METRIC_NAMES, POSITIVE_LABEL, THRESHOLDED_METRICS, Prediction
+from .plots import PLOT_FILES, save_plots, timeline_figure
 from .tracking import box_text
 
 PREDICTIONS_FILE = "predictions.csv"
 METRICS_FILE = "metrics.json"
-PLOT_FILES = {
-    "confusion_matrix": "confusion_matrix.png",
-    "roc_curve": "roc_curve.png",
-    "score_histogram": "score_histogram.png",
-}
-"""Each plot's name and its file in a results folder."""
 RESULTS_ROOT = "eval"
 """The folder of a model repo that holds one `<dataset>-<split>/` results folder per evaluation."""
 TASK_TYPE = "image-classification"
@@ -92,68 +83,6 @@ def published_results(model: str, revision: str | None = None) -> dict[str, Path
     return find_results(root)
 
 
-def _figure() -> tuple[Figure, Any]:
-    figure = Figure(figsize=(6, 5), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.add_subplot()
-
-
-def save_plots(rows: Sequence[Prediction], metrics: dict[str, Any], config, output_dir: Path) -> dict[str, Path]:
-    """The confusion matrix, the ROC curve (both classes needed) and the score histogram, drawn with Agg."""
-    scored = [row for row in rows if row.scored]
-    if not scored:
-        return {}
-    where = f"{metrics['dataset']['id']} ({metrics['dataset']['split']})"
-    figures = {"confusion_matrix": confusion_matrix_figure(scored, config, where),
-               "score_histogram": histogram_figure(scored, config, where)}
-    if metrics.get("roc_auc") is not None:
-        figures["roc_curve"] = roc_figure(scored, metrics, where)
-    files = {}
-    for name in PLOT_FILES:
-        if name in figures:
-            files[name] = output_dir / PLOT_FILES[name]
-            figures[name].savefig(files[name], dpi=120)
-    return files
-
-
-def confusion_matrix_figure(scored: Sequence[Prediction], config, where: str) -> Figure:
-    """The confusion matrix at the config's threshold (sklearn's display), titled with where the data came from."""
-    figure, ax = _figure()
-    skm.ConfusionMatrixDisplay.from_predictions(
-        [row.label for row in scored], [row.predicted_label for row in scored], labels=list(CLASS_ORDER), ax=ax,
-        colorbar=False,
-    )
-    ax.set_title(f"Threshold {config.threshold} on P({config.score_label})\n{where}", fontsize=9)
-    return figure
-
-
-def roc_figure(scored: Sequence[Prediction], metrics: dict[str, Any], where: str) -> Figure:
-    """The ROC curve of the fake probability (sklearn's display), with its AUC."""
-    figure, ax = _figure()
-    skm.RocCurveDisplay.from_predictions(
-        [row.label for row in scored], [row.fake_score for row in scored], pos_label=POSITIVE_LABEL, ax=ax,
-        name=f"fake vs real (EER {metrics['eer']:.3f})", plot_chance_level=True,
-    )
-    ax.set_title(where, fontsize=9)
-    return figure
-
-
-def histogram_figure(scored: Sequence[Prediction], config, where: str) -> Figure:
-    """Fake probabilities of real and of fake images, with the threshold: how well the classes separate."""
-    figure, ax = _figure()
-    bins = np.linspace(0, 1, 26)
-    for label in (NEGATIVE_LABEL, POSITIVE_LABEL):
-        values = [row.fake_score for row in scored if row.label == label]
-        ax.hist(values, bins=bins, alpha=0.6, label=f"{label} (n={len(values)})")
-    cut = config.score_for_fake_probability(config.threshold)  # the same cut on the fake-probability axis
-    ax.axvline(cut, color="black", linestyle="--", label=f"threshold ({config.threshold} on P({config.score_label}))")
-    ax.set_xlabel("fake probability")
-    ax.set_ylabel("images")
-    ax.set_title(where, fontsize=9)
-    ax.legend()
-    return figure
-
-
 def eval_results(metrics: dict[str, Any]) -> list[EvalResult]:
     """The metrics as `EvalResult`s for the card's model-index; metrics that could not be computed are left out."""
     dataset = metrics["dataset"]
@@ -171,6 +100,7 @@ def eval_results(metrics: dict[str, Any]) -> list[EvalResult]:
                 dataset_type=dataset["id"],
                 dataset_name=dataset["id"],
                 dataset_split=dataset["split"],
+                dataset_config=metrics.get("degrade"),  # a degraded run is its own result beside the clean one
                 dataset_revision=dataset["revision"],
                 metric_type=key,
                 metric_name=name,
@@ -223,23 +153,6 @@ def push_results(files: dict[str, Path], metrics: dict[str, Any], repo_id: str) 
     return commit.commit_url
 
 
-def timeline_figure(result, config, threshold: float | None = None) -> Figure:
-    """Fake probability over time, one line per person (track), with the decision threshold (the config's, or the
-    one given) drawn on the fake-probability scale."""
-    threshold = config.threshold if threshold is None else threshold
-    figure, ax = _figure()
-    for track in result.tracks:
-        ax.plot(track.times_s, track.fake_probabilities, marker="o", markersize=3,
-                label=f"person {track.track_id}: {track.label} ({result.aggregation} {track.probabilities['fake']:.2f})")
-    cut = config.score_for_fake_probability(threshold)
-    ax.axhline(cut, color="black", linestyle="--", label=f"threshold ({threshold:g} on P({config.score_label}))")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("fake probability")
-    ax.legend(fontsize=8)
-    return figure
-
-
 def video_output_names(paths: Sequence[str | os.PathLike]) -> dict[str, str]:
     """The NAME each video's outputs are written under: its file name without the suffix, unless another video of
     the run shares it (`real/000.mp4` and `fake/000.mp4`, `clip.mp4` and `clip.mov`); those get their path from the
@@ -285,11 +198,14 @@ def format_metrics(metrics: dict) -> str:
     lines = [
         f"Model:   {model['id']}" + (f" @ {model['revision']}" if model.get("revision") else ""),
         f"Dataset: {dataset['id']}" + (f" @ {dataset['revision']}" if dataset.get("revision") else "")
-        + f", split {dataset['split']}, faces: {metrics['faces']}",
+        + f", split {dataset['split']}, faces: {metrics['faces']}"
+        + (f", degraded: {metrics['degrade']}" if metrics.get("degrade") else ""),
         f"Images:  {metrics['n']} ({metrics['n_scored']} scored; {metrics['n_no_face']} without a face, "
         f"{metrics['n_unreadable']} unreadable, {metrics['n_unlabelled']} unlabelled: excluded, see predictions.csv)",
         f"At threshold {metrics['threshold']} on P({metrics['score_label']}), fake = positive: "
         f"accuracy {number('accuracy')}  precision {number('precision')}  recall {number('recall')}  F1 {number('f1')}",
+        f"Real faces called fake {number('real_called_fake')}  fakes caught {number('fakes_caught')}  "
+        f"ECE of P(real) {number('ece')}",
         f"From scores: ROC-AUC {number('roc_auc')}  average precision {number('average_precision')}  "
         f"EER {number('eer')} (threshold {number('eer_threshold')})",
         f"Best balanced accuracy {number('best_balanced_accuracy')} at threshold "
