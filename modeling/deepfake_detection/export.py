@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -177,7 +178,8 @@ def release_model(
     for spec in evaluation_specs:
         spec = dict(spec)
         name = spec.pop("name")
-        result = evaluate(str(target), output_dir=Path(output_dir) / f"{name}-{spec.get('split') or 'test'}", **spec)
+        folder = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{name}-{spec.get('split') or 'test'}").strip("-")
+        result = evaluate(str(target), output_dir=Path(output_dir) / folder, **spec)
         evaluations.append({**result.metrics, "dataset": {**result.metrics["dataset"], "id": name}})
     card_values = dict(card_values or {})
     training = {

@@ -247,6 +247,22 @@ class MixtureSampler(torch.utils.data.Sampler[int]):
         return 2 * self.pairs_per_epoch
 
 
+def source_table(train_set: SourcedCrops, eval_set: SourcedCrops, weights: np.ndarray) -> list[dict]:
+    """One row per source: its family, training and validation faces by label, share of draws, and whether it was
+    held out; for the log, `mixture.json` and the model card."""
+    rows = []
+    for source_id, source in enumerate(train_set.sources):
+        row = {"source": source, "held_out": source in train_set.held_out, "share_of_draws": float(weights[source_id])}
+        for name, part in (("train", train_set), ("validation", eval_set)):
+            members = part.source_ids == source_id
+            families = sorted({part.families[f] for f in np.unique(part.family_ids[members])})
+            row.setdefault("family", ", ".join(families))
+            row[f"{name}_real"] = int(np.sum(members & (part.crops.labels == REAL)))
+            row[f"{name}_fake"] = int(np.sum(members & (part.crops.labels == FAKE)))
+        rows.append(row)
+    return rows
+
+
 def describe_mixture(entries: list[MixtureEntry]) -> list[dict]:
     """The mixture as plain values, for `best.json` and the model card."""
     return [asdict(entry) for entry in entries]

@@ -71,10 +71,12 @@ def apply_recipe_sizes(recipe: TrainingRecipe, config) -> None:
 
 
 def train_command(recipe: TrainingRecipe, dataset: str, output_dir: str = "runs/detector",
-                  init_model: str | None = None) -> str:
-    """The `deepfake-detection train` command line that runs this recipe (warm-started from `init_model`)."""
+                  init_model: str | None = None, mixture: bool = False) -> str:
+    """The `deepfake-detection train` command line that runs this recipe (warm-started from `init_model`) on a
+    dataset, or (`mixture`) on the mixture file `dataset`."""
     flags = [
-        f"--dataset {dataset} --output-dir {output_dir}" + (f" --init-model {init_model}" if init_model else ""),
+        f"--{'mixture' if mixture else 'dataset'} {dataset} --output-dir {output_dir}"
+        + (f" --init-model {init_model}" if init_model else ""),
         f"--image-size {recipe.image_size} --batch-size {recipe.batch_size}"
         + (f" --face-crop-size {recipe.face_crop_size}" if recipe.face_crop_size else ""),
         f"--learning-rate {recipe.learning_rate} --weight-decay {recipe.weight_decay}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -16,9 +17,13 @@ from ..dataset import image_column_undecoded, label_mapping, load_split, sample_
 from ..errors import first_line
 from .calibration import calibrate_model
 from .crops import FaceCrops, prepare_face_crops, read_pairs_csv
-from .mixture import MixtureEntry, MixtureSampler, SourcedCrops, label_crops, source_weights, validation_cut
+from .mixture import (MixtureEntry, MixtureSampler, SourcedCrops, describe_mixture, label_crops, source_table,
+                      source_weights, validation_cut)
 from .recipe import BEST_MODEL_DIR, apply_recipe_sizes
 from .trainer import TrainingRecipe, data_summary, resume_checkpoint, train
+
+MIXTURE_FILE = "mixture.json"
+"""The mixture's entries and per-source table, written beside a mixture run's results."""
 
 
 def load_crops(
@@ -212,11 +217,14 @@ def train_on_mixture(
     weights = source_weights(train_set, {entry.name: entry.weight for entry in entries})
     sampler = MixtureSampler(train_set, weights, pairs_per_epoch=len(train_set.crops) // 2,
                              self_blend_fraction=recipe.self_blend_fraction, seed=recipe.seed)
-    for source, weight in zip(train_set.sources, weights):
-        members = train_set.source_ids == train_set.sources.index(source)
-        held = int(np.sum(eval_set.source_ids == train_set.sources.index(source)))
-        note = " (held out: never trained on)" if source in train_set.held_out else ""
-        print(f"{source}: {int(members.sum())} training faces ({weight:.1%} of draws), {held} validation faces{note}")
+    table = source_table(train_set, eval_set, weights)
+    for row in table:
+        note = " (held out: never trained on)" if row["held_out"] else ""
+        print(f"{row['source']}: {row['train_real'] + row['train_fake']} training faces ({row['share_of_draws']:.1%} "
+              f"of draws), {row['validation_real'] + row['validation_fake']} validation faces{note}")
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(output_dir) / MIXTURE_FILE).write_text(json.dumps(
+        {"entries": describe_mixture(entries), "sources": table}, indent=2))
     best = train(train_set.crops, eval_set.crops, output_dir, recipe, init_model, resume,
                  dataset_name=", ".join(entry.name for entry in entries), sampler=sampler, eval_sources=eval_set)
     seen = eval_set.subset(np.flatnonzero(~eval_set.held_out_mask))  # held-out sources stay unseen by the fit too
