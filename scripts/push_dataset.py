@@ -4,8 +4,10 @@
         --source "FaceForensics++ DeepFakeDetection frames" --license-note "FaceForensics++ terms: research only."
     python scripts/push_dataset.py ../shared/data/dfdc-faces --repo-id org/dfdc-faces --private
 
-SOURCE is labelled by file name (real_*, fake_*) or by real/ and fake/ subfolders, optionally under train/,
-validation/ and test/ split folders; without split folders everything goes to one split (--split, default test).
+SOURCE is labelled by file name (real_*, fake_*), by real/ and fake/ subfolders or by a metadata.csv, optionally under
+train/, validation/ (or val/, valid/) and test/ split folders in any case, read as `evaluate` reads them
+(`deepfake_detection.folders`); without split folders everything goes to one split (--split, default test). Every file
+left out is printed with its reason.
 """
 
 import argparse

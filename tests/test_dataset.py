@@ -154,3 +154,84 @@ def test_dfdc_faces_on_the_hub(local_hub, tmp_path: Path) -> None:
     fake, real = expected["validation"]["fake"], expected["validation"]["real"]
     assert f"| validation | {fake} | {real} | {fake + real} |" in DatasetCard.load(repo_id, repo_type="dataset").text
     assert local_hub.unhandled == []
+
+
+def test_split_folders_are_named_in_any_case_and_two_for_one_split_are_refused_not_merged(tmp_path: Path) -> None:
+    write_image(tmp_path / "Train" / "real" / "r1.png", (1, 2, 3))
+    write_image(tmp_path / "Train" / "fake" / "f1.png", (4, 5, 6))
+    write_image(tmp_path / "Validation" / "real_r2.png", (1, 1, 1))
+    write_image(tmp_path / "Validation" / "fake_f2.jfif", (2, 2, 2))  # .jfif is a JPEG: read, not skipped
+    built = build_dataset(tmp_path)
+    assert list(built.dataset) == ["train", "validation"]
+    assert labels_by_file(built.dataset["train"]) == {"r1.png": "real", "f1.png": "fake"}
+    assert labels_by_file(built.dataset["validation"]) == {"real_r2.png": "real", "fake_f2.jfif": "fake"}
+    assert "Train/ as train" in built.layout and built.skipped == []
+    write_image(tmp_path / "val" / "real_r3.png", (3, 3, 3))
+    with pytest.raises(DatasetFolderError, match="Validation/ and val/ both hold the validation split"):
+        build_dataset(tmp_path)
+
+
+def test_files_in_no_split_and_videos_among_images_are_named_with_their_reason(tmp_path: Path) -> None:
+    write_image(tmp_path / "test" / "real_a.png", (1, 2, 3))
+    write_image(tmp_path / "test" / "fake_b.png", (4, 5, 6))
+    (tmp_path / "test" / "fake_clip.mp4").write_bytes(b"a video among images")
+    write_image(tmp_path / "loose" / "real_c.png", (7, 8, 9))  # not under a split folder
+    built = build_dataset(tmp_path)
+    assert built.counts() == {"test": {"fake": 1, "real": 1}}
+    reasons = {Path(path).name: reason for path, reason in built.skipped}
+    assert set(reasons) == {"fake_clip.mp4", "real_c.png"}
+    assert "a video in a folder of images" in reasons["fake_clip.mp4"]
+    assert "outside the split folders (test/)" in reasons["real_c.png"]
+    assert [Path(path).name for path, _ in built.skipped_for("test")] == ["fake_clip.mp4", "real_c.png"]
+
+
+def test_metadata_labels_its_files_and_files_it_lists_but_the_folder_lacks_are_named(tmp_path: Path) -> None:
+    write_image(tmp_path / "photo1.png", (1, 2, 3))
+    write_image(tmp_path / "photo2.png", (4, 5, 6))
+    write_image(tmp_path / "photo3.png", (7, 8, 9))  # neither named, nor listed: named as unlabelled
+    (tmp_path / "metadata.csv").write_text("file_name,label\nphoto1.png,real\nphoto2.png,FAKE\ngone.png,fake\n")
+    built = build_dataset(tmp_path)
+    assert labels_by_file(built.dataset["test"]) == {"photo1.png": "real", "photo2.png": "fake"}
+    reasons = {Path(path).name: reason for path, reason in built.skipped}
+    assert set(reasons) == {"gone.png", "photo3.png"}
+    assert "listed in metadata.csv but not found" in reasons["gone.png"]
+    assert "nor labelled in metadata.csv" in reasons["photo3.png"]
+    assert "metadata.csv" in built.layout
+
+
+def test_a_metadata_file_listing_only_missing_files_is_an_error_not_a_run_that_scores_nothing(tmp_path: Path) -> None:
+    from deepfake_detection.dataset import load_split
+
+    write_image(tmp_path / "photo1.png", (1, 2, 3))  # on disk, but not what metadata.csv lists
+    (tmp_path / "metadata.csv").write_text("file_name,label\nrenamed1.png,real\nrenamed2.png,fake\n")
+    with pytest.raises(DatasetFolderError, match=r"metadata.csv lists 2 file\(s\) the folder lacks, e.g. .*renamed1"):
+        load_split(str(tmp_path))  # once datasets' imagefolder: two unreadable rows, photo1.png dropped, exit 0
+
+
+def test_without_split_the_validation_split_is_chosen_and_names_match_by_kind() -> None:
+    from deepfake_detection.dataset import choose_split
+    from deepfake_detection.errors import EvaluationError
+
+    assert choose_split(["train", "val", "test"], None, "d") == "val"
+    assert choose_split(["train", "test"], None, "d") == "test"
+    assert choose_split(["train"], None, "d") == "train"
+    assert choose_split(["train", "Valid"], "validation", "d") == "Valid"  # --split validation finds val/Valid
+    with pytest.raises(EvaluationError, match=r"several validation splits \['val', 'validation'\]"):
+        choose_split(["val", "validation"], None, "d")
+    with pytest.raises(EvaluationError, match="has no split 'test'"):
+        choose_split(["train", "val"], "test", "d")
+
+
+def test_loading_a_split_reports_a_lone_training_split_and_the_files_left_out(tmp_path: Path) -> None:
+    from deepfake_detection.dataset import load_split
+
+    write_image(tmp_path / "train" / "real_a.png", (1, 2, 3))
+    write_image(tmp_path / "train" / "fake_b.png", (4, 5, 6))
+    write_image(tmp_path / "train" / "holiday.png", (7, 8, 9))
+    table, info = load_split(str(tmp_path))
+    assert info["split"] == "train" and len(table) == 2
+    assert [Path(item["path"]).name for item in info["skipped"]] == ["holiday.png"]
+    assert "only a training split ('train')" in info["warnings"][0]
+    assert "1 file(s) of the dataset folder were left out of the 'train' split" in info["warnings"][1]
+    _, chosen = load_split(str(tmp_path), split="train")  # asked for: no warning about the split itself
+    assert not any("only a training split" in message for message in chosen["warnings"])

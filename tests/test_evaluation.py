@@ -435,3 +435,47 @@ def test_two_processes_under_accelerate_give_the_predictions_and_metrics_of_one(
     for key in ("n", "n_scored", "n_no_face", "class_counts", "confusion_matrix", "accuracy"):
         assert two_metrics[key] == single.metrics[key]
     assert two_metrics["roc_auc"] == pytest.approx(single.metrics["roc_auc"], abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way
+def test_without_split_the_validation_folder_is_evaluated_and_a_lone_train_split_is_named(model_dir, tmp_path,
+                                                                                          capsys):
+    for split, seed in (("train", 1), ("val", 2)):
+        (tmp_path / "data" / split).mkdir(parents=True)
+        for label, crop in zip(("fake", "real"), face_crops(2, seed=seed)):
+            crop.save(tmp_path / "data" / split / f"{label}_{split}.png")
+    result = evaluate(str(model_dir), str(tmp_path / "data"), faces="crops", output_dir=tmp_path / "out",
+                      progress=False)
+    assert result.metrics["dataset"]["split"] == "validation"
+    assert sorted(Path(row.path).name for row in result.rows) == ["fake_val.png", "real_val.png"]
+    assert not any("training split" in message for message in result.metrics["warnings"])
+
+    (tmp_path / "data" / "val").rename(tmp_path / "elsewhere")
+    code = main(["evaluate", "--model", str(model_dir), "--dataset", str(tmp_path / "data"), "--faces", "crops",
+                 "--output-dir", str(tmp_path / "again")])
+    assert code == 0
+    assert "warning: The dataset has only a training split ('train')" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert metrics["dataset"]["split"] == "train" and "only a training split" in metrics["warnings"][0]
+
+
+@pytest.mark.filterwarnings("ignore::deepfake_detection.errors.PolarityWarning")  # random model: either way
+def test_videos_among_images_and_files_missing_from_metadata_are_listed_and_the_rest_is_scored(model_dir, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    crops = face_crops(3, seed=4)
+    crops[0].save(folder / "real_a.png")
+    crops[1].save(folder / "fake_b.png")
+    crops[2].save(folder / "c.png")  # labelled by metadata.csv only
+    (folder / "fake_clip.mp4").write_bytes(b"a video among images")
+    (folder / "metadata.csv").write_text("file_name,label\nc.png,fake\nlost.png,real\n")
+    result = evaluate(str(model_dir), str(folder), faces="crops", output_dir=tmp_path / "out", progress=False)
+    assert sorted(Path(row.path).name for row in result.rows) == ["c.png", "fake_b.png", "real_a.png"]
+    assert result.metrics["n_scored"] == 3
+    skipped = {Path(item["path"]).name: item["reason"] for item in result.metrics["dataset"]["skipped"]}
+    assert set(skipped) == {"fake_clip.mp4", "lost.png"}
+    assert "a video in a folder of images" in skipped["fake_clip.mp4"]
+    assert "listed in metadata.csv but not found" in skipped["lost.png"]
+    assert "2 file(s) of the dataset folder were left out" in result.metrics["warnings"][0]
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert written["dataset"]["skipped"] == result.metrics["dataset"]["skipped"]

@@ -1,151 +1,43 @@
 """Labelled datasets in: one split of a Hub dataset or of a local folder, its labels matched to the model's classes.
 
-A local folder is labelled either by file name (`real_*` / `fake_*`) or by class subfolders (`real/`, `fake/`),
-optionally under split folders (`train/`, `validation/`, `test/`); one without split folders becomes one split
-(`test` by default: such examples are meant for evaluation). Evaluation and training both load data here.
+Local folders are read by `folders.py` (split folders by name, `real/` / `fake/`, `real_*` / `fake_*`, `metadata.csv`).
+Without `--split`, the validation split is evaluated (else test, else the only split, with a warning when that one is
+a training split), and the files a folder left out are named. Evaluation and training both load data here.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import datasets
 import numpy as np
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
-from PIL import Image
 
-from .configuration_deepfake_detector import LABELS
+from .errors import EvaluationError, ImageLoadError, first_line
+from .folders import FolderDataset, read_folder, split_role
+# Re-exported: these lived here before folders.py, and callers import them from here.
+from .errors import DatasetFolderError  # noqa: F401
+from .folders import LABEL_NAMES, SPLITS, VIDEO_COLUMN, build_dataset, label_from_name  # noqa: F401
 from .hub import default_dataset_id
-from .errors import DatasetFolderError, EvaluationError, ImageLoadError, first_line
-from .images import IMAGE_SUFFIXES, find_images, load_image
-from .video import VIDEO_SUFFIXES
+from .images import load_image
 
-LABEL_NAMES = list(LABELS)
-"""The `label` ClassLabel's names, in the order of the model's `id2label` (0 = fake, 1 = real)."""
-SPLITS = ("train", "validation", "test")
-VIDEO_COLUMN = "video"
-"""The column of video file paths in a dataset built from a folder of videos."""
 LIMIT_SEED = 0
 """The seed of the random sample `--limit N` takes."""
-PREFERRED_SPLITS = ("test", "validation")
-"""The split evaluated when none is named, in order of preference (else the only split)."""
-
-
-@dataclass
-class FolderDataset:
-    """A labelled image folder read into `dataset`, with the files left out and why."""
-
-    source: Path
-    dataset: datasets.DatasetDict
-    layout: str
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Images per split and class: `{split: {"fake": n, "real": n}}`."""
-        result = {}
-        for split, table in self.dataset.items():
-            counter = Counter(table["label"])
-            result[split] = {name: counter.get(index, 0) for index, name in enumerate(LABEL_NAMES)}
-        return result
-
-
-def label_from_name(path: Path) -> str | None:
-    """`fake` or `real` from a file name prefix (`fake_*`, `real-*`, case-insensitive), else `None`."""
-    name = path.name.lower()
-    for label in LABEL_NAMES:
-        if name.startswith((f"{label}_", f"{label}-")):
-            return label
-    return None
-
-
-def _class_folders(folder: Path) -> dict[str, Path]:
-    return {child.name.lower(): child for child in folder.iterdir() if child.is_dir() and child.name.lower() in LABELS}
-
-
-def _labelled_files(folder: Path, suffixes: Sequence[str]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]], str]:
-    """Files of one split folder with their labels, the unlabelled files, and the layout found."""
-    class_folders = _class_folders(folder)
-    if class_folders:
-        files = [(path, label) for label, sub in sorted(class_folders.items()) for path in find_images([sub], suffixes)]
-        return files, [], "class subfolders (real/, fake/)"
-    files, skipped = [], []
-    for path in find_images([folder], suffixes):
-        label = label_from_name(path)
-        if label is None:
-            skipped.append((str(path), "no real_/fake_ prefix in its name and not under a real/ or fake/ folder"))
-        else:
-            files.append((path, label))
-    return files, skipped, "file name prefix (real_*, fake_*)"
-
-
-def _readable(path: Path) -> str | None:
-    """`None` when PIL can open the file as an image, else why not."""
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        return f"not a readable image ({error})"
-    return None
-
-
-def build_dataset(source: str | os.PathLike, split: str = "test", check_images: bool = True) -> FolderDataset:
-    """Read a labelled image folder into a `DatasetDict` (`image`, `label` = ClassLabel(names=["fake", "real"])).
-
-    Split folders become splits; a folder without them becomes the single split `split`. Unlabelled and (with
-    `check_images`) unreadable files are left out and listed in `FolderDataset.skipped`. A folder that holds videos
-    and no images gives a `video` column of file paths instead (videos are checked when they are read).
-    Raises `DatasetFolderError` when the folder holds no labelled image or video.
-    """
-    source = Path(source)
-    if not source.is_dir():
-        raise DatasetFolderError(f"{source}: no such folder. Pass a folder of real_*/fake_* images or real/ fake/.")
-    split_folders = {child.name: child for child in source.iterdir() if child.is_dir() and child.name in SPLITS}
-    folders = split_folders or {split: source}
-    videos = not find_images([source]) and bool(find_images([source], VIDEO_SUFFIXES))
-    column, suffixes = (VIDEO_COLUMN, VIDEO_SUFFIXES) if videos else ("image", IMAGE_SUFFIXES)
-    media = datasets.Value("string") if videos else datasets.Image()
-    features = datasets.Features({column: media, "label": datasets.ClassLabel(names=LABEL_NAMES)})
-    splits, skipped, layouts = {}, [], set()
-    for name in SPLITS if split_folders else [split]:
-        if name not in folders:
-            continue
-        files, unlabelled, layout = _labelled_files(folders[name], suffixes)
-        skipped.extend(unlabelled)
-        layouts.add(layout)
-        kept = []
-        for path, label in files:
-            problem = _readable(path) if check_images and not videos else None
-            if problem:
-                skipped.append((str(path), problem))
-            else:
-                kept.append((path, label))
-        if kept:
-            splits[name] = datasets.Dataset.from_dict(
-                {column: [str(path) for path, _ in kept], "label": [LABEL_NAMES.index(label) for _, label in kept]},
-                features=features,
-            )
-    if not splits:
-        raise DatasetFolderError(
-            f"{source}: no labelled image found. Name the files real_*.jpg / fake_*.jpg, or put them in real/ and "
-            f"fake/ folders (optionally under {', '.join(f'{s}/' for s in SPLITS)})."
-        )
-    layout = ", ".join(sorted(layouts))
-    if split_folders:
-        layout = f"split folders ({', '.join(f'{s}/' for s in splits)}) with {layout}"
-    return FolderDataset(source=source, dataset=datasets.DatasetDict(splits), layout=layout, skipped=skipped)
+PREFERRED_SPLITS = ("validation", "test")
+"""The split evaluated when none is named, in order of preference (else the only split); names match by
+`folders.split_role`, so `val` or `Valid` count as validation."""
 
 
 def load_split(
     dataset: str | os.PathLike | datasets.Dataset | None, split: str | None = None, revision: str | None = None
 ) -> tuple[datasets.Dataset, dict[str, Any]]:
-    """One split of a dataset and where it came from (`id`, `revision`, `split`, `rows_in_split`).
+    """One split of a dataset and where it came from (`id`, `revision`, `split`, `rows_in_split`), with the files a
+    local folder left out of it (`skipped`: path and reason) and what the caller should say (`warnings`).
 
-    Without `split`, takes `test`, else `validation`, else the only split there is.
+    Without `split`, takes the validation split, else the test split, else the only split there is.
     """
     if isinstance(dataset, datasets.Dataset):
         name = split or (str(dataset.split) if dataset.split else "unknown")
@@ -153,28 +45,44 @@ def load_split(
                          "rows_in_split": len(dataset)}
     dataset = str(dataset or default_dataset_id())
     path = Path(dataset)
+    skipped: list[tuple[str, str]] = []
     if path.is_dir():
-        splits = _local_splits(path)
+        splits, folder = _local_splits(path)
         chosen = choose_split(list(splits) if splits is not None else _split_names(dataset), split, dataset)
         table = splits[chosen] if splits is not None else _load_dataset(dataset, chosen)
         source = {"id": str(path.resolve()), "revision": None}
+        skipped = folder.skipped_for(chosen) if folder is not None else []
     else:
         chosen = choose_split(_split_names(dataset, revision), split, dataset)
         table = _load_dataset(dataset, chosen, revision)
         source = {"id": dataset, "revision": _dataset_sha(dataset, revision), "requested_revision": revision}
-    return table, {**source, "split": chosen, "rows_in_split": len(table)}
+    return table, {**source, "split": chosen, "rows_in_split": len(table), **split_report(chosen, split, skipped)}
 
 
-def _local_splits(path: Path) -> datasets.DatasetDict | None:
-    """The splits of a `save_to_disk` folder or of a folder labelled by file name; `None` for `load_dataset`."""
+def split_report(chosen: str, requested: str | None, skipped: list[tuple[str, str]]) -> dict[str, Any]:
+    """The files left out of the split read, and the warnings to show: those files, and a training split evaluated
+    only because the dataset has no other."""
+    warnings = []
+    if requested is None and split_role(chosen) == "train":
+        warnings.append(f"The dataset has only a training split ({chosen!r}), so that is what was evaluated: metrics "
+                        "on training data overstate how well the model does on new faces. Add a validation/ or "
+                        "test/ split, or pass --split to choose.")
+    if skipped:
+        path, reason = skipped[0]
+        warnings.append(f"{len(skipped)} file(s) of the dataset folder were left out of the {chosen!r} split, e.g. "
+                        f"{path}: {reason} (evaluate's metrics.json lists each under dataset.skipped).")
+    return {"skipped": [{"path": path, "reason": reason} for path, reason in skipped], "warnings": warnings}
+
+
+def _local_splits(path: Path) -> tuple[datasets.DatasetDict | None, FolderDataset | None]:
+    """The splits of a `save_to_disk` folder or of a labelled folder (and the folder read, for what it left out);
+    `None` for `load_dataset` to read."""
     if (path / datasets.config.DATASETDICT_JSON_FILENAME).is_file():
-        return datasets.load_from_disk(str(path))
+        return datasets.load_from_disk(str(path)), None
     if (path / datasets.config.DATASET_STATE_JSON_FILENAME).is_file():
-        return datasets.DatasetDict({"train": datasets.load_from_disk(str(path))})
-    try:
-        return build_dataset(path, check_images=False).dataset
-    except DatasetFolderError:
-        return None
+        return datasets.DatasetDict({"train": datasets.load_from_disk(str(path))}), None
+    folder = read_folder(path, check_images=False)
+    return (folder.dataset, folder) if folder is not None else (None, None)
 
 
 def dataset_unavailable(dataset: str, error: BaseException) -> EvaluationError:
@@ -209,14 +117,20 @@ def _dataset_sha(dataset: str, revision: str | None) -> str | None:
 
 
 def choose_split(available: list[str], split: str | None, dataset: str) -> str:
-    """The requested split if it exists, else `test`, `validation` or the only split; a clear error otherwise."""
+    """The requested split (by name, else the one split of the same kind: `val` for `validation`), else the
+    validation split, the test split or the only split; a clear error otherwise. Two candidates are never merged."""
     if split is not None:
-        if split not in available:
-            raise EvaluationError(f"The dataset {dataset!r} has no split {split!r}; its splits are {available}.")
-        return split
-    for name in PREFERRED_SPLITS:
-        if name in available:
-            return name
+        same_kind = [name for name in available if split_role(split) and split_role(name) == split_role(split)]
+        if split in available or len(same_kind) == 1:
+            return split if split in available else same_kind[0]
+        raise EvaluationError(f"The dataset {dataset!r} has no split {split!r}; its splits are {available}.")
+    for kind in PREFERRED_SPLITS:
+        named = [name for name in available if split_role(name) == kind]
+        if len(named) > 1:
+            raise EvaluationError(f"The dataset {dataset!r} has several {kind} splits {named}: choose one with "
+                                  "--split.")
+        if named:
+            return named[0]
     if len(available) == 1:
         return available[0]
     raise EvaluationError(f"The dataset {dataset!r} has splits {available}: choose one with --split.")

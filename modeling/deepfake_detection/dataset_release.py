@@ -84,7 +84,8 @@ def dataset_card(
     rows = "\n".join(
         f"| {split} | {c['fake']} | {c['real']} | {c['fake'] + c['real']} |" for split, c in counts.items()
     )
-    skipped = f"\n{len(folder.skipped)} file(s) of the source folder were left out (unlabelled or unreadable).\n"
+    skipped = (f"\n{len(folder.skipped)} file(s) of the source folder were left out (unlabelled, unreadable, outside "
+               "the split folders, videos among images, or listed in metadata.csv but missing).\n")
     content = CARD_TEMPLATE.format(
         metadata=DatasetCardData(**metadata).to_yaml(),
         name=name,

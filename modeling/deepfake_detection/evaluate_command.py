@@ -124,7 +124,7 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
                                  help="Degrade every image before scoring, to measure robustness: an optional shrink "
                                  f"(half, third, quarter) and/or JPEG quality, e.g. {', '.join(EXAMPLE_DEGRADATIONS)}.")
     evaluate_parser.add_argument("--dataset-revision", default=None, help="Pin the dataset repo to a revision.")
-    evaluate_parser.add_argument("--split", default=None, help="Split to evaluate (default: test, else validation).")
+    evaluate_parser.add_argument("--split", default=None, help="Split to evaluate (default: validation, else test, else the only split).")
     add_column_arguments(evaluate_parser)
     evaluate_parser.add_argument(
         "--faces",

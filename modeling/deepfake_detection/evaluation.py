@@ -21,7 +21,7 @@ from .configuration_deepfake_detector import LABELS
 from .dataset import (LIMIT_SEED, VIDEO_COLUMN, image_column_undecoded, image_path, label_mapping, load_split,
                       read_image_value, sample_indices)
 from .degradations import check_degradation, degrade as degrade_image
-from .errors import EvaluationError, ImageLoadError, first_line, hub_failure
+from .errors import EvaluationError, ImageLoadError, first_line, folder_problem, hub_failure
 from .faces import FACE_MODES
 from .hub import default_model_id, is_local
 from .metrics import Prediction, compute_metrics
@@ -98,19 +98,24 @@ def evaluate(
     sample = SAMPLE_NOTE if len(indices) < dataset_info["rows_in_split"] else "all"
     dataset_info.update(image_column=image_column, label_column=label_column, label_mapping={
         str(value): name for value, name in labels.items()}, limit=limit, sample=sample)
-    metrics = {
-        "model": {**model_info(model, revision, detector.model.config),
-                  "detection_max_side": detector.face_detector.max_side},
-        "dataset": dataset_info,
-        "faces": faces,
-        "degrade": degrade,
-        **({"videos": scorer.video_options} if videos else {}),
-        **compute_metrics(rows, detector.model.config),
-    }
+    metrics = run_metrics(rows, scorer, dataset_info, model_info(model, revision, detector.model.config), faces,
+                          degrade)
     if not state.is_main_process:  # every process has every row and the metrics; one writes and pushes them
         return EvaluationResult(metrics=metrics, rows=rows, output_dir=Path(output_dir))
     files, commit_url = write_and_push(rows, metrics, detector.model.config, output_dir := Path(output_dir), push_repo)
     return EvaluationResult(metrics=metrics, rows=rows, output_dir=output_dir, files=files, commit_url=commit_url)
+
+
+def run_metrics(rows: list[Prediction], scorer: Scorer, dataset_info: dict, model: dict, faces: str,
+                degrade: str | None) -> dict[str, Any]:
+    """`metrics.json`: model, dataset, settings and metrics; what loading found (files left out...) warns first."""
+    warnings = dataset_info.pop("warnings", [])
+    metrics = {"model": {**model, "detection_max_side": scorer.detector.face_detector.max_side},
+               "dataset": dataset_info, "faces": faces, "degrade": degrade,
+               **({"videos": scorer.video_options} if scorer.mode == "videos" else {}),
+               **compute_metrics(rows, scorer.detector.model.config)}
+    metrics["warnings"] = warnings + metrics["warnings"]
+    return metrics
 
 
 def write_and_push(rows: list[Prediction], metrics: dict, config, output_dir: Path,
@@ -141,19 +146,11 @@ def check_options(faces: str, batch_size: int, limit: int | None) -> None:
 
 
 def check_output_dir(output_dir: Path) -> None:
-    """Refuse, before any image is scored, a results folder that cannot be made or written: the folder itself, or
-    the nearest folder above it that exists (nothing is created until the results are written)."""
-    existing = output_dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        reason = f"{existing} is a file, not a folder"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        reason = f"{existing} is not writable"
-    else:
-        return
-    raise EvaluationError(f"Cannot write the results to {output_dir}: {reason}. Choose another output_dir "
-                          "(--output-dir).")
+    """Refuse, before any image is scored, a results folder that cannot be made or written (`folder_problem`)."""
+    reason = folder_problem(output_dir)
+    if reason:
+        raise EvaluationError(f"Cannot write the results to {output_dir}: {reason}. Choose another output_dir "
+                              "(--output-dir).")
 
 
 def media_column(table: datasets.Dataset, image_column: str) -> tuple[datasets.Dataset, str, bool]:
