@@ -359,3 +359,83 @@ def test_the_crop_cache_key_follows_the_rows_taken_and_their_bytes_not_the_path_
     before = source_fingerprint(table)
     (folder / "real_0.png").write_bytes((folder / "real_1.png").read_bytes())  # an edited file misses the cache
     assert source_fingerprint(table) != before
+
+
+def test_an_image_size_below_the_networks_minimum_is_refused_before_any_data_is_read(tmp_path, capsys):
+    from deepfake_detection.training.recipe import MIN_IMAGE_SIZE
+
+    model = DeepfakeDetectorForImageClassification(DeepfakeDetectorConfig()).eval()
+    with torch.no_grad():
+        model(pixel_values=torch.rand(1, 3, MIN_IMAGE_SIZE, MIN_IMAGE_SIZE))  # the minimum runs...
+        with pytest.raises(RuntimeError):
+            model(pixel_values=torch.rand(1, 3, MIN_IMAGE_SIZE - 1, MIN_IMAGE_SIZE - 1))  # ...one pixel less cannot
+    with pytest.raises(ValueError, match=f"image_size must be at least {MIN_IMAGE_SIZE} px, got 74"):
+        TrainingRecipe(image_size=74)
+    assert main(["train", "--dataset", str(tmp_path / "never-read"), "--output-dir", str(tmp_path / "run"),
+                 "--image-size", "60"]) == 2
+    error = capsys.readouterr().err
+    assert f"image_size must be at least {MIN_IMAGE_SIZE} px, got 60" in error and "never-read" not in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_any_data_is_read(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the run should go")
+    assert main(["train", "--dataset", str(tmp_path / "never-read"), "--output-dir", str(taken)]) == 2
+    error = capsys.readouterr().err
+    assert f"Cannot write the run to {taken}: {taken} is a file, not a folder" in error and "never-read" not in error
+    with pytest.raises(ValueError, match="Choose another --output-dir"):
+        train(synthetic_crops(4), synthetic_crops(4), taken / "run", TrainingRecipe(image_size=80))
+
+
+def fake_checkpoint(folder, step: int, optimizer: bool = True):
+    """A checkpoint folder with the files resuming reads: weights, trainer state and (optionally) optimizer state."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    save_file({"weight": torch.zeros(64, 64)}, folder / "model.safetensors")
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    if optimizer:
+        torch.save({"state": {}}, folder / "optimizer.pt")
+        torch.save({"last_epoch": step}, folder / "scheduler.pt")
+    return folder
+
+
+def test_a_damaged_checkpoint_is_named_and_set_aside_for_the_previous_good_one(tmp_path, capsys):
+    from deepfake_detection.training.checkpoints import resume_checkpoint, warn_missing_optimizer_state
+
+    good = fake_checkpoint(tmp_path / "checkpoint-2", 2, optimizer=False)
+    newest = fake_checkpoint(tmp_path / "checkpoint-4", 4)
+    weights = (newest / "model.safetensors").read_bytes()
+    (newest / "model.safetensors").write_bytes(weights[: len(weights) // 3])  # cut off mid-write
+    with pytest.raises(ValueError, match=r"--resume .*checkpoint-4: cannot resume from it: model.safetensors is "
+                                         r"damaged .*Pass another checkpoint-N folder"):
+        resume_checkpoint(tmp_path, str(newest))  # named explicitly: refused, not replaced
+    assert resume_checkpoint(tmp_path, True) == good
+    out = capsys.readouterr().out
+    assert f"warning: {newest} is damaged (model.safetensors is damaged" in out and "resuming from checkpoint-2" in out
+    assert (tmp_path / "damaged-checkpoint-4").is_dir() and not newest.exists()  # no later resume takes it
+    warn_missing_optimizer_state(good)
+    assert "has no optimizer.pt or scheduler.pt: the run resumes its weights and step with a fresh optimizer" in (
+        capsys.readouterr().out)
+    (good / "trainer_state.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"No checkpoint in .* can be resumed \(checkpoint-2: trainer_state.json is "
+                                         r"missing or damaged"):
+        resume_checkpoint(tmp_path, True)
+
+
+def test_a_run_resumed_from_an_earlier_checkpoint_logs_each_step_once(tmp_path, capsys):
+    crops = synthetic_crops(16, size=96)
+    recipe = TrainingRecipe(image_size=80, face_crop_size=96, batch_size=4, max_steps=4, eval_every=2,
+                            self_blend_fraction=0.0, warmup=0.0)
+    run = tmp_path / "run"
+    train(crops, crops.subset(np.arange(8)), run, recipe)
+    (run / "checkpoint-4" / "model.safetensors").write_bytes(b"damaged")  # as if the run died writing it
+    (run / "checkpoint-2" / "optimizer.pt").unlink()
+    train(crops, crops.subset(np.arange(8)), run, recipe, resume=True)  # steps 3 and 4 run, and are logged, again
+    out = capsys.readouterr().out
+    assert "checkpoint-4 is damaged" in out and "has no optimizer.pt" in out
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    loss_steps = [row["step"] for row in log if "loss" in row]
+    assert loss_steps == [1, 2, 3, 4]
+    assert [row["step"] for row in log] == sorted(row["step"] for row in log)

@@ -15,6 +15,8 @@ AUGMENT_CHOICES = ("full", "light", "robust", "none")
 """Augmentation levels (`augmentation.AUGMENTATION_LEVELS`), named here so the command line needs no OpenCV."""
 BEST_METRIC = "selection_score"
 """The validation metric that keeps the best model (`trainer.score_metrics`: ROC-AUC for one dataset)."""
+MIN_IMAGE_SIZE = 75
+"""The smallest classifier input InceptionResnetV1 runs on: below 75 px its last 3x3 convolution gets a 2x2 map."""
 RAW_WEIGHTS, EMA_WEIGHTS = "raw", "ema"
 """Which weights a best model holds (`best.json` `weights`): the optimiser's own, or their moving average."""
 
@@ -43,6 +45,9 @@ class TrainingRecipe:
     precision: str = "auto"
 
     def __post_init__(self):
+        if self.image_size < MIN_IMAGE_SIZE:
+            raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE} px, got {self.image_size}: the network "
+                             f"cannot classify smaller inputs. Pass --image-size {MIN_IMAGE_SIZE} or more.")
         if self.paired and self.batch_size % 2:
             raise ValueError(f"Paired batches need an even batch size, got {self.batch_size}.")
         if not self.paired and self.self_blend_fraction:

@@ -44,7 +44,9 @@ def load_crops(
     `group_column` defaults to `source_video` when the dataset has that column. `limit` keeps a random sample of
     that many rows, the same rows `evaluate` takes (`dataset.sample_indices`), for quick runs.
     """
-    table, _ = load_split(dataset, split)
+    table, info = load_split(dataset, split)
+    for message in info.get("warnings", []):  # files a folder left out, named rather than silently dropped
+        print(f"warning: {message}")
     labels = label_mapping(table, label_column, list(LABELS))
     table = image_column_undecoded(table, image_column)
     if limit is not None and limit < len(table):
@@ -233,7 +235,11 @@ def train_on_mixture(
 
 def calibrate_best_model(output_dir: str | os.PathLike, crops: FaceCrops, sources: np.ndarray | None = None) -> dict:
     """Fit Platt scaling of the run's best model on its validation crops (`calibration.calibrate_model`) and say so."""
-    calibration = calibrate_model(Path(output_dir) / BEST_MODEL_DIR, crops, sources)
+    try:
+        calibration = calibrate_model(Path(output_dir) / BEST_MODEL_DIR, crops, sources)
+    except ValueError as error:  # e.g. a model that does not rank yet: keep it uncalibrated, and say so
+        print(f"warning: the best model was left uncalibrated: {error}")
+        return {"skipped": str(error)}
     print(f"calibrated P(real) on {calibration.faces} validation faces: scale {calibration.score_scale:.3f}, shift "
           f"{calibration.score_shift:+.3f}; ECE {calibration.ece_before:.3f} -> {calibration.ece_cross_fitted:.3f} "
           "(cross-fitted)")

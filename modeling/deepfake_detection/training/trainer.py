@@ -7,7 +7,6 @@ it natively (emulated bf16 is ~10x slower than fp32 on CPUs without AVX512-BF16/
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict
@@ -16,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from ..configuration_deepfake_detector import LABELS, DeepfakeDetectorConfig
 from ..export import hardware_description
@@ -24,6 +22,8 @@ from ..metrics import expected_calibration_error, ranking_metrics
 from ..image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
 from ..modeling_deepfake_detector import DeepfakeDetectorForImageClassification
 from .augmentation import AUGMENTATION_LEVELS
+from .checkpoints import (check_resumed_recipe, resume_checkpoint,  # noqa: F401 (resume_checkpoint: run.py)
+                          trim_log, warn_missing_optimizer_state)
 from .crops import FAKE, REAL, FaceCrops
 from .data import CropCollator, FaceCropDataset
 from .ema import WeightEMA
@@ -116,8 +116,12 @@ class ProgressCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.monotonic()
-        resumed = state.global_step > 0
-        self.earlier_seconds = self._read("progress.json").get("wall_seconds_total", 0.0) if resumed else 0.0
+        if state.global_step > 0:  # resumed: rows logged after the checkpoint are logged again, so they go
+            kept = trim_log(self.output_dir / LOG_FILE, state.global_step)
+            earlier = kept[-1] if kept else self._read("progress.json")
+            self.earlier_seconds = earlier.get("wall_seconds_total", 0.0)
+        else:
+            self.earlier_seconds = 0.0
 
     def wall_seconds(self) -> float:
         return self.earlier_seconds + time.monotonic() - self.started
@@ -191,40 +195,6 @@ def reset_non_finite_statistics(model: torch.nn.Module, source: str) -> None:
                 module.running_mean[broken], module.running_var[broken] = 0.0, 1.0
 
 
-def resume_checkpoint(output_dir: Path, resume: bool | str | os.PathLike) -> Path | None:
-    """The checkpoint a run continues from: `resume` itself when it is a path, the newest in `output_dir` when it is
-    True; None when not resuming or when there is no checkpoint yet (a new run then starts)."""
-    if not resume:
-        return None
-    if resume is not True:
-        return Path(resume)
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-    return Path(last) if last else None
-
-
-RESUMABLE_CHANGES = ("max_steps", "eval_every")
-"""Recipe fields a resumed run may change (to shorten or lengthen its schedule); any other change would mix recipes."""
-RECIPE_FLAGS = {"paired": "--no-pairs", "self_blend_fraction": "--self-blend"}
-"""Command-line flags whose names differ from their recipe field."""
-
-
-def check_resumed_recipe(saved: Path, recipe: TrainingRecipe) -> None:
-    """Refuse to resume a run with another recipe than it started with (e.g. a forgotten `--ema-decay`), naming the
-    options to pass; only `RESUMABLE_CHANGES` may differ."""
-    if not saved.is_file():
-        return
-    started = asdict(TrainingRecipe(**json.loads(saved.read_text())))
-    asked = asdict(recipe)
-    changed = [name for name in asked if name not in RESUMABLE_CHANGES and started[name] != asked[name]]
-    if changed:
-        flags = ", ".join(
-            f"{RECIPE_FLAGS.get(name, '--' + name.replace('_', '-'))} {started[name]!r} (got {asked[name]!r})"
-            for name in changed
-        )
-        raise ValueError(f"This run started with another recipe: resume it with the same options ({flags}); only "
-                         "--max-steps and --eval-every may change when resuming.")
-
-
 def training_arguments(output_dir: Path, recipe: TrainingRecipe, eval_batch_size: int) -> TrainingArguments:
     """The `Trainer` settings a recipe implies: schedule, precision for this hardware, and validation and a checkpoint
     every `eval_every` steps."""
@@ -279,12 +249,11 @@ def train(
     checkpoint = resume_checkpoint(output_dir, resume)
     earlier_results = any((output_dir / name).exists() for name in (BEST_METRICS_FILE, LOG_FILE, BEST_MODEL_DIR))
     if checkpoint is None and earlier_results:
-        raise ValueError(
-            f"{output_dir} holds an earlier run's results: pass --resume to continue it (it needs its checkpoint-* "
-            "folders), or choose a new --output-dir."
-        )
+        raise ValueError(f"{output_dir} holds an earlier run's results: pass --resume to continue it (it needs its "
+                         "checkpoint-* folders), or choose a new --output-dir.")
     if checkpoint is not None:
         check_resumed_recipe(output_dir / RECIPE_FILE, recipe)
+        warn_missing_optimizer_state(checkpoint)
     model = build_model(recipe, init_model if checkpoint is None else checkpoint).to(memory_format=torch.channels_last)
     if checkpoint is None:  # a new schedule trains the network's own logit; `calibrate_run` fits the scaling after
         model.config.score_scale, model.config.score_shift = 1.0, 0.0
