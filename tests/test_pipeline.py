@@ -274,3 +274,29 @@ def test_face_detection_runs_on_the_pipelines_device(model_dir):
     on_gpu = load_pipeline(model_dir, device=0)
     assert next(on_gpu.face_detector.mtcnn.parameters()).device == on_gpu.device
     assert on_gpu(astronaut()).faces, "MTCNN on the GPU finds the astronaut"
+
+
+@pytest.mark.parametrize("value", [-1, 0, 2.5, True, "8"])
+def test_a_batch_size_that_is_not_a_whole_number_of_at_least_1_is_refused_before_any_work(detector, value):
+    message = f"batch_size must be a whole number of at least 1.*got {value!r}"
+    with pytest.raises(ValueError, match=message):
+        detector([astronaut()] * 3, batch_size=value)  # batch_size=-1 once gave [None, None, None]
+    with pytest.raises(ValueError, match=message):
+        detector.classify_crops([astronaut()], batch_size=value)
+    with pytest.raises(ValueError, match=message):
+        detector.analyse_video("never-opened.mp4", batch_size=value)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"fps": float("nan")}, "fps must be a finite number above 0"),
+    ({"fps": float("inf")}, "fps must be a finite number above 0"),
+    ({"fps": 0}, "fps must be a finite number above 0"),
+    ({"num_frames": 0}, "num_frames must be a whole number of at least 1"),
+    ({"num_frames": 2.5}, "num_frames must be a whole number of at least 1"),
+    ({"explain_frames": -1}, "explain_frames must be a whole number of at least 0"),
+])
+def test_video_options_that_cannot_sample_are_refused_before_the_file_is_opened(detector, tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):  # not "no such file": checked before the video is opened
+        detector.analyse_video(tmp_path / "missing.mp4", **options)
+    with pytest.raises(ValueError, match=message):  # in a list too: one message, not one error result per video
+        detector([str(tmp_path / "missing.mp4"), astronaut()], video_options=options)

@@ -8,6 +8,7 @@ import inspect
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -86,7 +87,7 @@ def test_frame_indices_are_even_bounded_and_follow_fps():
     assert frame_indices(50, 25.0, fps=5) == list(range(0, 50, 5))
     long_video = frame_indices(10_000_000, 30.0, fps=30)
     assert len(long_video) == MAX_FRAMES and long_video[0] == 0 and long_video[-1] == 9_999_999
-    with pytest.raises(ValueError, match="num_frames must be at least 1"):
+    with pytest.raises(ValueError, match="num_frames must be a whole number of at least 1"):
         frame_indices(10, 25.0, num_frames=0)
 
 
@@ -358,3 +359,146 @@ def test_progress_ends_full_when_some_frames_do_not_decode(detector, moving_clip
     detector.analyse_video(moving_clip, num_frames=6, batch_size=4,
                            progress=lambda done, total, stage: calls.append((done, total, stage)))
     assert calls == [(4, 6, "analysed"), (5, 6, "analysed"), (5, 5, "analysed")]
+
+
+# Hostile videos, second round: the header is checked before decoding, and frame times are the frames' own -----------
+
+@pytest.fixture(scope="module")
+def huge_clip(tmp_path_factory) -> Path:
+    """Two 9000x9000 frames (81 megapixels, over `images.MAX_PIXELS`) in a 2 MB file."""
+    return write_clip(tmp_path_factory.mktemp("huge") / "huge.avi", [np.full((9000, 9000, 3), 90, np.uint8)] * 2)
+
+
+def test_huge_frames_are_refused_from_the_header_before_any_frame_is_decoded(huge_clip, monkeypatch):
+    decoded, opened = [], cv2.VideoCapture
+
+    class SpyCapture:  # a wrapper, not a subclass: subclasses of cv2.VideoCapture crash the garbage collector
+        def __init__(self, *args):
+            self.capture = opened(*args)
+
+        def __getattr__(self, name):
+            if name in ("grab", "read", "retrieve"):
+                decoded.append(name)
+            return getattr(self.capture, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", SpyCapture)
+    message = (r"huge.avi: its frames are 9000x9000 pixels \(81 megapixels\); video frames up to 40 megapixels are "
+               r"analysed; it was refused before decoding. Re-encode it at a lower resolution")
+    with pytest.raises(VideoLoadError, match=message):
+        sample_frames(huge_clip)
+    assert decoded == []
+
+
+def test_a_frame_larger_than_its_header_says_is_refused_as_soon_as_it_is_decoded(huge_clip, monkeypatch):
+    opened = cv2.VideoCapture
+
+    class SmallHeader:  # a container that claims 64x64 frames and holds 9000x9000 ones
+        def __init__(self, *args):
+            self.capture = opened(*args)
+
+        def get(self, prop):
+            return 64.0 if prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT) else self.capture.get(prop)
+
+        def __getattr__(self, name):
+            return getattr(self.capture, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", SmallHeader)
+    stream = stream_frames(huge_clip)
+    assert stream.info.width == 64
+    with pytest.raises(VideoLoadError, match="its frames are 9000x9000 pixels .* a frame larger than its header said"):
+        next(stream.frames)
+
+
+def test_a_video_of_huge_frames_is_refused_with_little_memory(huge_clip):
+    script = f"""
+import resource
+from deepfake_detection.errors import VideoLoadError
+from deepfake_detection.video import sample_frames
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    sample_frames({str(huge_clip)!r})
+except VideoLoadError:
+    pass
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) < 100  # MB of peak memory; one decoded frame alone would take 243 MB
+
+
+def test_frames_are_handed_out_in_batches_bounded_in_bytes(detector, moving_clip, monkeypatch):
+    from deepfake_detection import video
+
+    frame_bytes = SIZE[0] * SIZE[1] * 3
+    monkeypatch.setattr(video, "MAX_BATCH_BYTES", 2 * frame_bytes)
+    assert [len(batch) for batch in stream_frames(moving_clip, num_frames=6).batches(8)] == [2, 2, 2]
+    calls = []
+    detector.analyse_video(moving_clip, num_frames=6, batch_size=8,
+                           progress=lambda done, total, stage: calls.append((done, total, stage)))
+    assert calls == [(2, 6, "analysed"), (4, 6, "analysed"), (6, 6, "analysed")]
+
+
+def variable_rate_clip(path: Path) -> Path:
+    """30 frames: ten 0.1 s apart, then twenty 0.5 s apart (frame k is shown from `VFR_TIMES[k]`), 11 s in all."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=64x64:r=10:d=3", "-vf", "setpts='if(lt(N,10),N*0.1,1+(N-10)*0.5)/TB'",
+           "-fps_mode", "vfr", "-c:v", "mpeg4", "-q:v", "2", str(path))
+    return path
+
+
+VFR_TIMES = [k * 0.1 for k in range(10)] + [1 + k * 0.5 for k in range(20)]
+
+
+def test_frame_times_and_duration_come_from_the_frames_timestamps(detector, tmp_path):
+    clip = variable_rate_clip(tmp_path / "vfr.mp4")
+    every, info = sample_frames(clip, num_frames=30)
+    assert [frame.index for frame in every] == list(range(30))
+    assert [frame.time_s for frame in every] == pytest.approx(VFR_TIMES)
+    assert info.frame_count == 30 and info.duration_s == pytest.approx(11.0)  # not 30 / the average rate
+    by_time, _ = sample_frames(clip, fps=2)  # one frame every 0.5 s of the clip, not every n-th frame
+    assert [frame.time_s for frame in by_time] == pytest.approx([k * 0.5 for k in range(22)])
+    result = detector.analyse_video(clip, num_frames=4)
+    assert result.duration_s == pytest.approx(11.0) and result.notice is None
+    assert [frame.time_s for frame in result.frames] == pytest.approx([VFR_TIMES[k] for k in (0, 10, 19, 29)])
+
+
+def lying_header_clip(path: Path, frames: int = 20, claimed: int = 200) -> Path:
+    """An MJPG clip of `frames` grey frames (frame k is grey 10k) whose AVI header claims `claimed` frames."""
+    write_clip(path, [np.full((64, 64, 3), 10 * value, np.uint8) for value in range(frames)])
+    data = bytearray(path.read_bytes())
+    data[data.find(b"avih") + 24 : data.find(b"avih") + 28] = claimed.to_bytes(4, "little")  # dwTotalFrames
+    data[data.find(b"strh") + 40 : data.find(b"strh") + 44] = claimed.to_bytes(4, "little")  # dwLength
+    path.write_bytes(bytes(data))
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) == claimed
+    return path
+
+
+@pytest.mark.parametrize("claimed", [200, 10])  # over- and under-counted: sampled over the 20 frames either way
+def test_a_header_that_lies_about_the_frame_count_samples_the_frames_that_decode_and_says_so(
+    detector, model_dir, tmp_path, capsys, claimed
+):
+    clip = lying_header_clip(tmp_path / "lying.avi", claimed=claimed)
+    stream = stream_frames(clip, num_frames=8)
+    frames = list(stream.frames)
+    assert [frame.index for frame in frames] == [0, 3, 5, 8, 11, 14, 16, 19] and stream.info.frame_count == 20
+    assert [round(float(np.asarray(frame.image).mean()) / 10) for frame in frames] == [0, 3, 5, 8, 11, 14, 16, 19]
+    assert stream.notice == (f"The file's header says {claimed} frames, but 20 could be decoded (a damaged or edited "
+                             "file): frames were sampled from those 20.")
+    result = detector.analyse_video(clip, num_frames=8)
+    assert result.frames_sampled == 8 and result.notice == stream.notice and result.duration_s == pytest.approx(2.0)
+    assert result.relabel(detector.model.config, 0.3).notice == stream.notice
+    assert main(["predict", str(clip), "--model", str(model_dir), "--num-frames", "8"]) == 0
+    assert f"  note: The file's header says {claimed} frames, but 20 could be decoded" in capsys.readouterr().out
+
+
+def test_a_damaged_frame_is_skipped_and_named_and_the_frames_after_it_are_still_sampled(tmp_path):
+    clip = write_clip(tmp_path / "damaged.avi", [np.full((64, 64, 3), 10 * value, np.uint8) for value in range(20)])
+    data = bytearray(clip.read_bytes())
+    chunks = [at for at in range(len(data)) if data[at : at + 4] == b"00dc" and data[at + 8 : at + 10] == b"\xff\xd8"]
+    size = int.from_bytes(data[chunks[10] + 4 : chunks[10] + 8], "little")
+    data[chunks[10] + 8 : chunks[10] + 8 + size] = bytes(size)  # frame 10's JPEG, wiped
+    clip.write_bytes(bytes(data))
+    stream = stream_frames(clip, num_frames=20)
+    greys = [round(float(np.asarray(frame.image).mean()) / 10) for frame in stream.frames]
+    assert greys == [*range(10), *range(11, 20)]
+    assert stream.info.frame_count == 19 and stream.notice == (
+        "1 damaged frame(s) could not be decoded and were skipped: frames were sampled from the other 19.")

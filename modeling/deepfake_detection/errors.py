@@ -5,6 +5,11 @@ Each exception's message names the input and the way out, so the CLI, the Space 
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
+from pathlib import Path
+
 from .hub import MODEL_ENV
 
 
@@ -34,6 +39,38 @@ class ConversionError(ValueError):
 
 class PolarityWarning(UserWarning):
     """ROC-AUC below 0.5: the model's `score_label` probably means the other class."""
+
+
+def check_count(name: str, value, minimum: int = 1, optional: bool = False) -> None:
+    """Refuse a count or size (`batch_size`, `num_frames`...) that is not a whole number of at least `minimum`, with
+    one message that names the argument and its range, before any work starts (`optional`: `None` is allowed)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        allowed = " (or None for the default)" if optional else ""
+        raise ValueError(f"{name} must be a whole number of at least {minimum}{allowed}, got {value!r}.")
+
+
+def check_positive_number(name: str, value, optional: bool = False) -> None:
+    """Refuse a rate or duration (`fps`...) that is not a finite number above 0, naming the argument and its range."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        allowed = " (or None for the default)" if optional else ""
+        raise ValueError(f"{name} must be a finite number above 0{allowed}, got {value!r}.")
+
+
+def folder_problem(folder: str | os.PathLike) -> str | None:
+    """Why results cannot be written under `folder` (it, or the nearest folder above it that exists, is a file or not
+    writable), else None: checked before any work, since nothing is created until the results are written."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def first_line(error: BaseException) -> str:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from typing import Any, Callable
 
@@ -14,15 +13,15 @@ import torch
 from PIL import Image
 from transformers import Pipeline
 
-from .errors import ImageLoadError, VideoLoadError, first_line, model_not_available
+from .errors import ImageLoadError, VideoLoadError, check_count, first_line, model_not_available
 from .explain import GradCamExplainer, face_overlay, image_overlay
 from .faces import Face, FaceDetector
 from .hub import default_model_id, default_revision
 from .images import ImageInput, input_name, load_image
 from .modeling_deepfake_detector import FaceVerdict
 from .outputs import FaceResult, FrameResult, ImageResult, VideoResult
-from .tracking import DEFAULT_TOP_K, check_aggregation, link_tracks
-from .video import is_video, stream_frames
+from .tracking import DEFAULT_TOP_K, link_tracks
+from .video import check_video_options, is_video, stream_frames
 
 
 class DeepfakeDetectionPipeline(Pipeline):
@@ -89,10 +88,13 @@ class DeepfakeDetectionPipeline(Pipeline):
         """
         video_options = kwargs.pop("video_options", None) or {}
         params = self._sanitize_parameters(**kwargs)  # checks the options once, before any work
+        check_count("batch_size", batch_size, optional=True)
         single = not isinstance(inputs, (list, tuple))
         items = [inputs] if single else list(inputs)
         results: list[Any] = [None] * len(items)
         videos = [index for index, item in enumerate(items) if is_video(item)]
+        if videos:
+            check_video_options(**video_options)  # once for the list, not once per video
         for index in videos:
             try:
                 results[index] = self.analyse_video(items[index], threshold=kwargs.get("threshold"), **video_options)
@@ -142,16 +144,14 @@ class DeepfakeDetectionPipeline(Pipeline):
         far are kept, so memory does not grow with `num_frames`. `progress(done, total, stage)` is called after each
         batch of frames (stage `"analysed"`) and each explained frame (`"explained"`).
         """
-        check_aggregation(aggregation, top_k)
+        check_video_options(num_frames, fps, aggregation, top_k, explain_frames, batch_size)
         if threshold is not None:
             self.model.config.check_threshold(threshold)
-        if explain_frames < 0:
-            raise ValueError(f"explain_frames must be 0 or more, got {explain_frames}.")
         report = progress or (lambda done, total, stage: None)
         stream = stream_frames(video, num_frames=num_frames, fps=fps)
         step = batch_size or self._batch_size or 8
         sampled, analysed, candidates = [], [], []
-        while chunk := list(itertools.islice(stream.frames, step)):  # decoded a batch at a time: memory stays bounded
+        for chunk in stream.batches(step):  # decoded a batch at a time, bounded in bytes too: memory stays bounded
             results = self([frame.image for frame in chunk], batch_size=step, threshold=threshold)
             for frame, result in zip(chunk, results):
                 if explain_frames and result.fake_probability is not None:
@@ -170,7 +170,8 @@ class DeepfakeDetectionPipeline(Pipeline):
         if all(frame.error for frame in frame_results):
             raise VideoLoadError(f"{video}: no sampled frame could be analysed ({frame_results[0].error})")
         result = VideoResult.from_frames(frame_results, self.model.config, aggregation, top_k, threshold,
-                                         fps=stream.info.fps, duration_s=round(stream.info.duration_s, 3))
+                                         fps=stream.info.fps, duration_s=round(stream.info.duration_s, 3),
+                                         notice=stream.notice)
         images = {index: image for _, index, image in candidates}
         shown = result.suspicious_frames(explain_frames)
         for done, frame in enumerate(shown, 1):
@@ -225,6 +226,7 @@ class DeepfakeDetectionPipeline(Pipeline):
 
     def classify_crops(self, crops: list, threshold: float | None = None, batch_size: int = 8) -> list[FaceVerdict]:
         """Each image taken as one already-cropped face (no detection): a `FaceVerdict` per crop."""
+        check_count("batch_size", batch_size)
         results = []
         for start in range(0, len(crops), batch_size):
             pixel_values = self.image_processor(crops[start : start + batch_size], return_tensors="pt")["pixel_values"]
@@ -241,7 +243,7 @@ class DeepfakeDetectionPipeline(Pipeline):
         for image, faces in zip(model_outputs["images"], model_outputs["faces"]):
             face_results = [self._face_result(face, next(scores), threshold, heatmaps) for face in faces]
             overlay = None
-            if heatmaps is not None:
+            if heatmaps is not None and faces:  # no face, nothing explained: no overlay, alone or in a list
                 overlay = image_overlay(image, faces, [face.heatmap for face in face_results])
             results.append(ImageResult.from_faces(face_results, overlay=overlay))
         return results
