@@ -2,9 +2,9 @@
 
     python scripts/deploy_space.py --space-id org/deepfake-detection [--model ID] [--dataset ID] [--revision REV]
 
-The Space repo is created when missing (`sdk: gradio`). It receives `app.py`, `requirements.txt`, the `README.md`
-front matter pointed at the chosen model and dataset, and the package source as `deepfake_detection/` (imported by
-app.py, so the Space runs exactly this checkout's code). The variables DEEPFAKE_DETECTION_MODEL and
+The Space repo is created when missing (`sdk: gradio`). It receives `app.py` and `uploads.py`, `requirements.txt`, the
+`README.md` front matter pointed at the chosen model and dataset, and the package source as `deepfake_detection/`
+(imported by app.py, so the Space runs exactly this checkout's code). The variables DEEPFAKE_DETECTION_MODEL and
 DEEPFAKE_DETECTION_DATASET (and DEEPFAKE_DETECTION_REVISION with --revision) tell the app what to load.
 """
 
@@ -33,7 +33,7 @@ from deepfake_detection.errors import hub_failure
 ROOT = Path(__file__).resolve().parent.parent
 SPACE_DIR = ROOT / "space"
 PACKAGE_DIR = ROOT / "modeling" / "deepfake_detection"
-SPACE_FILES = ("app.py", "requirements.txt")
+SPACE_FILES = ("app.py", "uploads.py", "requirements.txt")
 
 
 def stage_space(folder: Path, model: str, dataset: str) -> Path:

@@ -35,6 +35,7 @@ from deepfake_detection.hub import default_dataset_id, default_model_id, default
 from deepfake_detection.images import load_image
 from deepfake_detection.tracking import AGGREGATIONS, DEFAULT_TOP_K, box_text, check_aggregation
 from deepfake_detection.video import DEFAULT_NUM_FRAMES, MAX_FRAMES, VIDEO_SUFFIXES, is_video
+from uploads import CACHE_CLEANUP, instance_uploads
 
 if TYPE_CHECKING:  # these modules import torch: the app imports them only once the model loads
     from deepfake_detection import DeepfakeDetectionPipeline, DeepfakeDetectorConfig, FaceResult, ImageResult
@@ -52,8 +53,6 @@ STATE_TTL_S = 900
 """How long a visitor's session state (only a key into `RecentResults`) is kept after its last use."""
 RECENT_RESULTS = 32
 """How many analysed images (display copy, crops, Grad-CAM) the server keeps for re-labelling, over all visitors."""
-CACHE_CLEANUP = (600, 1800)
-"""Gradio's `delete_cache`: every 10 minutes, delete uploads and generated images older than 30 minutes."""
 COLORS = {"real": "#2e7d32", "fake": "#c62828"}
 MARKS = {"real": "🟢", "fake": "🔴"}
 """The verdict colours in markdown (which strips inline styles): the boxes' green and red."""
@@ -216,8 +215,9 @@ def video_verdict_markdown(result: VideoResult, config: DeepfakeDetectorConfig, 
     failed = sum(frame.error is not None for frame in result.frames)
     notes = f"; {result.frames_without_faces} without a face" if result.frames_without_faces else ""
     notes += f" ({failed} could not be analysed)" if failed else ""
+    notice = f"\n\n**Note:** {result.notice}" if result.notice else ""  # what the file did not deliver
     if not result.tracks:
-        return f"### No face detected\n{result.message or ''} ({sampled}{notes})"
+        return f"### No face detected\n{result.message or ''} ({sampled}{notes}){notice}"
     people = "1 person" if result.num_tracks == 1 else f"{result.num_tracks} people"
     label = config.score_label
     rule = (
@@ -228,7 +228,7 @@ def video_verdict_markdown(result: VideoResult, config: DeepfakeDetectorConfig, 
         f"## Video verdict: {colored(result.label)}\n"
         f"{people} followed through {sampled}{notes}; the most suspicious has P(fake) = {result.fake_probability:.3f} "
         f"({rule}). Scores come from `{model_name}`: see the *Evaluation* tab for how well it does.\n\n"
-        + persons_table(result)
+        + persons_table(result) + notice
     )
 
 
@@ -823,24 +823,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Start loading the model in the background, serve the app meanwhile (the page answers before the model is
-    there; an analysis waits for it); exit 2 when the model cannot load."""
+    """Load the model in the background and serve meanwhile (analyses wait for it); exit 2 when it cannot load.
+    Uploads live in this instance's folder, removed when it stops, on Ctrl-C or SIGTERM too (`uploads`)."""
     args = build_parser().parse_args(argv)
-    loader = model_loader(args.model, args.revision).start()
-    demo = None
-    try:
-        demo = build_app(loader, dataset=args.dataset)
-        demo.launch(
-            server_name=args.host, server_port=args.port, share=args.share, max_file_size="100mb",
-            prevent_thread_lock=True,
-        )
-        loader.get()
-    except ModelNotAvailableError as error:
-        if demo is not None:
-            demo.close()
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    demo.block_thread()
+    with instance_uploads():
+        loader, demo = model_loader(args.model, args.revision).start(), None
+        try:
+            demo = build_app(loader, dataset=args.dataset)
+            demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="100mb",
+                        prevent_thread_lock=True)
+            loader.get()
+        except (ModelNotAvailableError, KeyboardInterrupt) as error:  # or stopped (Ctrl-C, SIGTERM) while starting
+            if demo is not None:
+                demo.close()
+            if isinstance(error, KeyboardInterrupt):
+                return 130
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        demo.block_thread()  # until Ctrl-C or SIGTERM
     return 0
 
 

@@ -45,7 +45,10 @@ TOLERANCE = 1e-5
 
 
 def load_script(name: str, path: Path):
-    """Import a file that is not in a package (space/app.py, scripts/*.py) as a module."""
+    """Import a file that is not in a package (space/app.py, scripts/*.py) as a module, its folder on `sys.path` as
+    when it is run (space/app.py imports space/uploads.py)."""
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -463,6 +466,7 @@ def test_the_page_is_built_without_importing_torch_or_transformers(model_dir):
     the app imports only the package's light modules (defaults, errors, image loading)."""
     script = f"""
 import importlib.util, sys
+sys.path.insert(0, {str(ROOT / "space")!r})  # as when app.py is run: it imports uploads.py beside it
 spec = importlib.util.spec_from_file_location("space_app", {str(ROOT / "space" / "app.py")!r})
 app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
@@ -517,7 +521,7 @@ def test_deploy_space_creates_the_space_repo_with_its_files_and_variables(hub_re
     api = HfApi()
     files = set(api.list_repo_files(space_id, repo_type="space"))
     package = {f"deepfake_detection/{path.name}" for path in (ROOT / "modeling" / "deepfake_detection").glob("*.py")}
-    assert {"app.py", "requirements.txt", "README.md"} | package <= files
+    assert {"app.py", "uploads.py", "requirements.txt", "README.md"} | package <= files
     assert not any("__pycache__" in path for path in files)
 
     card = SpaceCard.load(space_id, repo_type="space")
@@ -640,3 +644,72 @@ def test_uploads_and_generated_images_are_deleted_after_a_bounded_time(model_dir
     demo = space_app.build_app(load_pipeline(model_dir), prefetch=False)
     frequency, age = demo.delete_cache
     assert (frequency, age) == space_app.CACHE_CLEANUP and age <= 3600
+
+
+def stopped_instance(root: Path, name: str = "instance-killed") -> Path:
+    """The folder an instance killed with SIGKILL leaves: its lock file (held by nobody now) and an upload."""
+    folder = root / "deepfake-detection-space" / name
+    (folder / "0a1b2c").mkdir(parents=True)
+    (folder / ".running.lock").touch()
+    (folder / "0a1b2c" / "photo.jpg").write_bytes(b"a visitor's photo")
+    return folder
+
+
+def test_uploads_are_removed_at_stop_and_a_stopped_instances_at_start_never_anything_else(tmp_path, monkeypatch):
+    import fcntl
+
+    import uploads
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "user-choice"))
+    stopped = stopped_instance(tmp_path)
+    running = stopped_instance(tmp_path, "instance-running")
+    unrelated = [tmp_path / "other-app" / "photo.jpg", tmp_path / "deepfake-detection-space" / "notes.txt"]
+    for path in unrelated:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("not the app's uploads")
+    with open(running / ".running.lock", "a+b") as held:  # another instance of the app, still serving
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with uploads.instance_uploads(tmp_path) as folder:
+            assert os.environ["GRADIO_TEMP_DIR"] == str(folder) and folder.parent == tmp_path / uploads.APP_FOLDER
+            assert not stopped.exists() and running.exists()
+            (folder / "0a1b2c").mkdir()
+            (folder / "0a1b2c" / "photo.jpg").write_bytes(b"an upload")
+        assert not folder.exists() and os.environ["GRADIO_TEMP_DIR"] == str(tmp_path / "user-choice")
+        assert running.exists() and all(path.exists() for path in unrelated)
+        with pytest.raises(KeyError), uploads.instance_uploads(tmp_path) as folder:  # a crash inside the app
+            raise KeyError("boom")
+        assert not folder.exists()
+    assert uploads.remove_stopped(tmp_path / uploads.APP_FOLDER) == [running]  # its instance let go of it
+
+
+def test_the_app_removes_its_uploads_on_sigterm(model_dir, images, tmp_path):
+    import signal
+
+    gradio_folder = tmp_path / "gradio"
+    stopped = stopped_instance(gradio_folder)
+    (gradio_folder / "other-app.txt").write_text("not the app's")
+    port = free_port()
+    environment = {**os.environ, "GRADIO_TEMP_DIR": str(gradio_folder), "GRADIO_ANALYTICS_ENABLED": "False"}
+    command = [sys.executable, str(ROOT / "space" / "app.py"), "--model", str(model_dir), "--port", str(port)]
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/", process)
+        assert not stopped.exists()  # what a killed instance left is gone at start-up
+        new_client(f"http://127.0.0.1:{port}/").predict(handle_file(str(images[0])), 0.7, api_name="/analyze")
+        app_folder = gradio_folder / "deepfake-detection-space"
+        assert list(app_folder.glob(f"instance-*/**/{images[0].name}"))  # the upload is in this instance's folder
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output[-2000:]
+    assert list(app_folder.iterdir()) == [] and (gradio_folder / "other-app.txt").exists()
+
+
+def test_the_video_verdict_says_what_the_file_did_not_deliver(detector):
+    from deepfake_detection import VideoResult
+
+    config = detector.model.config
+    notice = "The file's header says 200 frames, but 20 could be decoded (a damaged or edited file): ..."
+    shown = space_app.video_verdict_markdown(VideoResult.from_frames([], config, notice=notice), config, 0.5, "m")
+    assert shown.endswith(f"\n\n**Note:** {notice}")
+    assert "Note" not in space_app.video_verdict_markdown(VideoResult.from_frames([], config), config, 0.5, "m")
