@@ -260,3 +260,56 @@ def test_the_pipeline_gives_a_result_for_every_item_of_any_list(detector, values
     assert len(results) == len(values)
     for result in results:
         assert ("error" in result) != ("message" in result or result["num_faces"] > 0)
+
+
+# 10. Input files, second round: special files, multi-page TIFFs, control characters in names, overlays -------------
+
+def test_fifos_devices_and_folders_are_named_for_what_they_are_not_missing(model_dir, tmp_path, capsys):
+    from deepfake_detection import VideoLoadError
+    from deepfake_detection.video import sample_frames
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it would block until a writer comes: it must not be opened
+    video_fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(video_fifo)
+    for path in (fifo, "/dev/zero"):
+        with pytest.raises(ImageLoadError, match=r": not a regular file \(a FIFO, socket or device\). Pass an image"):
+            load_image(path)
+    with pytest.raises(VideoLoadError, match=r"pipe.mp4: not a regular file \(a FIFO, socket or device\)"):
+        sample_frames(video_fifo)
+    with pytest.raises(ImageLoadError, match="a folder, not a file"):
+        load_image(tmp_path)
+    with pytest.raises(ImageLoadError, match="missing.png: no such file"):
+        load_image(tmp_path / "missing.png")
+    astronaut().save(tmp_path / "face.png")
+    assert main(["predict", str(tmp_path), "--model", str(model_dir)]) == 1  # in a folder: named, not skipped
+    assert "pipe.png: not a regular file" in capsys.readouterr().err
+
+
+def test_a_multi_page_tiff_is_refused_with_what_to_do_and_a_single_page_one_is_read(tmp_path):
+    face = astronaut()
+    face.save(tmp_path / "pages.tif", save_all=True, append_images=[face.rotate(90), face.rotate(180)])
+    with pytest.raises(ImageLoadError, match=r"pages.tif: a TIFF with several pages; .* Save the page to analyse"):
+        load_image(tmp_path / "pages.tif")
+    face.save(tmp_path / "single.tif")
+    assert load_image(tmp_path / "single.tif").size == face.size
+
+
+def test_a_newline_in_a_file_name_is_escaped_in_the_text_output(model_dir, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    astronaut().save(folder / "two\nlines.png")
+    (folder / "bad\nname.jpg").write_bytes(b"not an image")
+    assert main(["predict", str(folder), "--model", str(model_dir)]) == 1
+    output = capsys.readouterr()
+    verdicts = [line for line in output.out.splitlines() if not line.startswith("  ")]
+    assert verdicts == [line for line in verdicts if line.startswith(f"{folder}/two\\nlines.png: ")] and verdicts
+    errors = [line for line in output.err.splitlines() if "name.jpg" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {folder}/bad\\nname.jpg: not a readable image")
+
+
+def test_a_faceless_image_has_no_overlay_alone_or_in_a_list(detector):
+    sky = Image.new("RGB", (200, 200), (120, 160, 220))
+    assert detector(sky, explain=True).overlay is None
+    face, faceless = detector([astronaut(), sky], explain=True)
+    assert face.overlay is not None and faceless.num_faces == 0 and faceless.overlay is None

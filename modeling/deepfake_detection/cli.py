@@ -29,7 +29,7 @@ def predict(args: argparse.Namespace) -> int:
     ]
     if not paths:
         for error in errors:
-            print(f"error: {error['error']}", file=sys.stderr)
+            print(f"error: {printable(error['error'])}", file=sys.stderr)
         print("error: nothing to analyse: give image or video files, folders that hold them, or URLs.", file=sys.stderr)
         return 2
     from .pipeline import load_pipeline
@@ -60,12 +60,12 @@ def predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows + errors, indent=2))
     for error in errors:
-        print(f"error: {error['error']}", file=sys.stderr)
+        print(f"error: {printable(error['error'])}", file=sys.stderr)
     if errors:
         print(f"{len(errors)} input(s) could not be analysed; {len(rows)} of {len(paths)} input(s) were.",
               file=sys.stderr)
     for error in unsaved:  # analysed and printed above, but the files asked for are missing
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
     return 1 if errors or unsaved else 0
 
 
@@ -81,11 +81,19 @@ def save_video_outputs(result, config, args: argparse.Namespace, name: str) -> s
     return None
 
 
+def printable(text: str) -> str:
+    """`text` with newlines and other control characters escaped (`\\n`, `\\x1b`...), so that a file name holding
+    them cannot break the one-line-per-input output or drive the terminal; other characters are left as they are."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for char in text)
+
+
 def format_result(row: dict) -> str:
     """A readable block for one image: its verdict, then one line per face."""
+    path = printable(row["path"])
     if not row["faces"]:
-        return f"{row['path']}: no face detected"
-    lines = [f"{row['path']}: {row['label'].upper()} (fake probability {row['fake_probability']:.3f})"]
+        return f"{path}: no face detected"
+    lines = [f"{path}: {row['label'].upper()} (fake probability {row['fake_probability']:.3f})"]
     for index, face in enumerate(row["faces"], 1):
         box = ", ".join(f"{v:.0f}" for v in face["box"])
         probabilities = face["probabilities"]
@@ -99,10 +107,11 @@ def format_result(row: dict) -> str:
 def format_video(row: dict) -> str:
     """A readable block for one video: its verdict, the frames sampled, then one line per person (track)."""
     sampled = f"{row['frames_sampled']} frames sampled, {row['frames_without_faces']} without a face"
+    path, notice = printable(row["path"]), [f"  note: {row['notice']}"] if row.get("notice") else []
     if not row["tracks"]:
-        return f"{row['path']}: no face detected ({sampled})"
-    lines = [f"{row['path']}: {row['label'].upper()} (fake probability {row['fake_probability']:.3f}, "
-             f"{row['aggregation']} over time; {sampled})"]
+        return "\n".join([f"{path}: no face detected ({sampled})", *notice])
+    lines = [f"{path}: {row['label'].upper()} (fake probability {row['fake_probability']:.3f}, "
+             f"{row['aggregation']} over time; {sampled})", *notice]
     for track in row["tracks"]:
         times = track["times_s"]
         lines.append(f"  person {track['track_id']}: {len(times)} frames ({times[0]:.1f}-{times[-1]:.1f} s)  "

@@ -28,7 +28,7 @@ DEFAULT_TIMEOUT_S = 10.0
 MAX_DOWNLOAD_BYTES = 100_000_000
 """Largest download accepted from a URL (100 MB)."""
 URL_PREFIXES = ("http://", "https://")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 def load_image(image: ImageInput, timeout: float | None = None) -> Image.Image:
@@ -47,15 +47,8 @@ def load_image(image: ImageInput, timeout: float | None = None) -> Image.Image:
         source = str(image)
         if source.startswith(URL_PREFIXES):
             return _load_url(source, DEFAULT_TIMEOUT_S if timeout is None else timeout)
-        path = Path(source)
-        try:
-            if path.is_symlink() and not path.exists():
-                raise ImageLoadError(f"{source}: a broken or looping symbolic link. Point it at an image file.")
-            if not path.is_file():
-                raise ImageLoadError(f"{source}: no such file. Check the path.")
-        except OSError as error:  # permission denied, name too long, ...
-            raise ImageLoadError(f"{source}: cannot be read ({error}).") from error
-        opener = lambda: Image.open(path)  # noqa: E731
+        check_file(source, ImageLoadError, "image")
+        opener = lambda: Image.open(source)  # noqa: E731
     else:
         raise ImageLoadError(
             f"Cannot read an image from a {type(image).__name__}: pass a path, URL, bytes, PIL image or numpy array."
@@ -82,6 +75,7 @@ def _decode(source: str, opener) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # ours is the clearer message
             with opener() as opened:
                 check_size(source, *opened.size)
+                check_single_page(source, opened)
                 opened.load()
                 return to_rgb(ImageOps.exif_transpose(opened))
     except ImageLoadError:
@@ -92,12 +86,46 @@ def _decode(source: str, opener) -> Image.Image:
         raise ImageLoadError(f"{source}: not a readable image ({error}). Use a JPEG, PNG or WebP file.") from error
 
 
+def check_file(source: str, error: type[ImageLoadError], what: str) -> None:
+    """Raise `error` unless `path` is a regular file (the one rule for images and videos): a missing file, a broken
+    link, a folder, and a FIFO, socket or device (reading one would block or never end) each get their own reason."""
+    path = Path(source)
+    try:
+        if path.is_symlink() and not path.exists():
+            raise error(f"{source}: a broken or looping symbolic link. Point it at an {what} file.")
+        if not path.exists():
+            raise error(f"{source}: no such file. Check the path.")
+        if path.is_dir():
+            raise error(f"{source}: a folder, not a file. Pass an {what} file (the command line reads folders).")
+        if not path.is_file():
+            raise error(f"{source}: not a regular file (a FIFO, socket or device). Pass an {what} file.")
+    except OSError as failure:  # permission denied, name too long, ...
+        raise error(f"{source}: cannot be read ({failure}).") from failure
+
+
+def size_problem(width: int, height: int, what: str = "images") -> str | None:
+    """Why a picture of `width`x`height` is not analysed (over `MAX_PIXELS`), or `None`: the one size rule, for images
+    and video frames alike."""
+    if width * height <= MAX_PIXELS:
+        return None
+    return (f"{width}x{height} pixels ({width * height / 1e6:.0f} megapixels); {what} up to "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels are analysed")
+
+
 def check_size(source: str, width: int, height: int) -> None:
     """Refuse images over `MAX_PIXELS`, saying how large they are and what to do."""
-    if width * height > MAX_PIXELS:
+    problem = size_problem(width, height)
+    if problem:
+        raise ImageLoadError(f"{source} is {problem}. Downscale it and try again.")
+
+
+def check_single_page(source: str, image: Image.Image) -> None:
+    """Refuse multi-page TIFFs (scans, stacks): which page is meant is unknown, and analysing page 1 alone would hide
+    the others. Animated GIF and WebP files are read from their first frame, as image viewers show them."""
+    if image.format == "TIFF" and getattr(image, "is_animated", False):
         raise ImageLoadError(
-            f"{source} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); images up to "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels are analysed. Downscale it and try again."
+            f"{source}: a TIFF with several pages; one image is analysed at a time. Save the page to analyse as its "
+            "own file (e.g. PNG) and pass that."
         )
 
 
@@ -180,7 +208,8 @@ def find_images(paths: Sequence[str | os.PathLike], suffixes: Sequence[str] = IM
     """Expand folders into the files they hold with one of `suffixes` (recursively, sorted; images by default, add
     `video.VIDEO_SUFFIXES` for videos); files and URLs are kept as given.
 
-    Symbolic links with an image suffix are kept even when broken, so that reading them reports why.
+    Symbolic links with an image suffix are kept even when broken, and FIFOs, sockets and devices too, so that reading
+    them reports why instead of skipping them without a word.
     """
     found: list[str | Path] = []
     for path in paths:
@@ -188,7 +217,7 @@ def find_images(paths: Sequence[str | os.PathLike], suffixes: Sequence[str] = IM
             found.append(str(path))
         elif Path(path).is_dir():
             found.extend(sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in suffixes
-                                and (p.is_symlink() or p.is_file())))
+                                and (p.is_symlink() or not p.is_dir())))
         else:
             found.append(Path(path))
     return found

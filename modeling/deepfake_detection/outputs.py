@@ -113,7 +113,8 @@ class TrackResult(FaceVerdict):
 class VideoResult(DetectorOutput):
     """One video: the verdict (`label`) and `fake_probability` of its most suspicious person (track), every track,
     every sampled frame, and how many sampled frames had no face. `aggregation` says how scores over time were
-    combined. Without a face in any frame, `label` is `None` and `message` says so; an unreadable video has `error`."""
+    combined. Without a face in any frame, `label` is `None` and `message` says so; an unreadable video has `error`.
+    `notice` says what the file did not deliver (a header that promised more frames than decode, frames left out)."""
 
     label: str | None
     fake_probability: float | None
@@ -128,6 +129,7 @@ class VideoResult(DetectorOutput):
     duration_s: float | None = None
     message: str | None = None
     error: str | None = None
+    notice: str | None = None
 
     @classmethod
     def from_frames(cls, frames: list[FrameResult], config, aggregation: str = "mean", top_k: int = DEFAULT_TOP_K,
@@ -163,7 +165,7 @@ class VideoResult(DetectorOutput):
         frames = [replace(frame, faces=[face.relabel(config, threshold) for face in frame.faces])
                   for frame in self.frames]
         return VideoResult.from_frames(frames, config, self.aggregation, self.top_k or DEFAULT_TOP_K, threshold,
-                                       fps=self.fps, duration_s=self.duration_s)
+                                       fps=self.fps, duration_s=self.duration_s, notice=self.notice)
 
     @classmethod
     def unreadable(cls, reason: str, aggregation: str = "mean") -> VideoResult:
