@@ -9,7 +9,6 @@ from deepfake_detection import DeepfakeDetectorConfig
 from deepfake_detection.explain import GradCamExplainer
 from deepfake_detection.metrics import expected_calibration_error
 from deepfake_detection.training.calibration import (
-    balancing_weights,
     calibrate_model,
     calibrate_scores,
     fit_platt,
@@ -33,15 +32,6 @@ def test_platt_scaling_lowers_the_ece_of_an_overconfident_score():
     assert calibration.score_shift == pytest.approx(-0.5, abs=0.2)
     assert calibration.ece_before > 0.1
     assert calibration.ece_after < 0.03 and calibration.ece_cross_fitted < 0.04
-
-
-def test_each_source_and_each_class_weigh_the_same_in_the_fit():
-    labels = np.array([True] * 90 + [False] * 90 + [True] * 5 + [False] * 5)
-    sources = np.array([0] * 180 + [1] * 10)
-    weights = balancing_weights(labels, sources)
-    assert weights[sources == 0].sum() == pytest.approx(weights[sources == 1].sum())  # 180 faces weigh as 10 do
-    skewed = balancing_weights(np.array([True] * 90 + [False] * 10))
-    assert skewed[:90].sum() == pytest.approx(skewed[90:].sum())  # and the classes weigh the same
 
 
 def test_a_score_that_does_not_rank_is_refused_rather_than_inverted():

@@ -230,13 +230,13 @@ def train_on_mixture(
     best = train(train_set.crops, eval_set.crops, output_dir, recipe, init_model, resume,
                  dataset_name=", ".join(entry.name for entry in entries), sampler=sampler, eval_sources=eval_set)
     seen = eval_set.subset(np.flatnonzero(~eval_set.held_out_mask))  # held-out sources stay unseen by the fit too
-    return {**best, "calibration": calibrate_best_model(output_dir, seen.crops, seen.source_ids)}
+    return {**best, "calibration": calibrate_best_model(output_dir, seen.crops)}
 
 
-def calibrate_best_model(output_dir: str | os.PathLike, crops: FaceCrops, sources: np.ndarray | None = None) -> dict:
+def calibrate_best_model(output_dir: str | os.PathLike, crops: FaceCrops) -> dict:
     """Fit Platt scaling of the run's best model on its validation crops (`calibration.calibrate_model`) and say so."""
     try:
-        calibration = calibrate_model(Path(output_dir) / BEST_MODEL_DIR, crops, sources)
+        calibration = calibrate_model(Path(output_dir) / BEST_MODEL_DIR, crops)
     except ValueError as error:  # e.g. a model that does not rank yet: keep it uncalibrated, and say so
         print(f"warning: the best model was left uncalibrated: {error}")
         return {"skipped": str(error)}
