@@ -54,6 +54,8 @@ STATE_TTL_S = 900
 RECENT_RESULTS = 32
 """How many analysed images (display copy, crops, Grad-CAM) the server keeps for re-labelling, over all visitors."""
 COLORS = {"real": "#2e7d32", "fake": "#c62828"}
+TOO_SMALL_COLOR = "#9e9e9e"
+"""The box colour of faces too small to judge: found, shown, never scored."""
 MARKS = {"real": "🟢", "fake": "🔴"}
 """The verdict colours in markdown (which strips inline styles): the boxes' green and red."""
 PLOTS = {"confusion_matrix": "Confusion matrix", "roc_curve": "ROC curve"}
@@ -120,20 +122,32 @@ def face_caption(index: int, face: FaceResult) -> str:
 
 
 def annotated_image(image: Image.Image, scale: float, result: ImageResult) -> gr.AnnotatedImage:
-    """The image with every face boxed, each box coloured by its verdict."""
+    """The image with every face boxed, each box coloured by its verdict, and faces too small to judge in grey."""
+    boxed = [(face.box, face_caption(index, face), COLORS[face.label]) for index, face in enumerate(result.faces, 1)]
+    boxed += [(face.box, f"Too small to judge ({face.width:.0f} px wide)", TOO_SMALL_COLOR) for face in result.too_small]
     annotations, colors = [], {}
-    for index, face in enumerate(result.faces, 1):
-        x1, y1, x2, y2 = (round(v * scale) for v in face.box)
-        caption = face_caption(index, face)
+    for box, caption, color in boxed:
+        x1, y1, x2, y2 = (round(v * scale) for v in box)
         annotations.append(((max(x1, 0), max(y1, 0), min(x2, image.width), min(y2, image.height)), caption))
-        colors[caption] = COLORS[face.label]
+        colors[caption] = color
     return gr.AnnotatedImage(value=(image, annotations), color_map=colors)
+
+
+def too_small_note(result: ImageResult) -> str:
+    """The faces found but too small to judge, in words (empty when there is none): they take no part in the verdict."""
+    count = len(result.too_small)
+    if not count:
+        return ""
+    faces = "1 face" if count == 1 else f"{count} faces"
+    return f"\n\n{faces} too small to judge (grey boxes): not scored, and no part of the verdict."
 
 
 def verdict_markdown(result: ImageResult, config: DeepfakeDetectorConfig, threshold: float, model_name: str) -> str:
     """The image-level verdict in words, with the rule that produced it."""
     if result.error is not None:
         return f"### Could not analyse the image\n{result.error}"
+    if result.all_too_small:
+        return f"### No verdict: every face is too small to judge\n{result.message or ''}"
     if not result.faces:
         return f"### No face detected\n{result.message or ''}"
     faces = "1 face" if result.num_faces == 1 else f"{result.num_faces} faces"
@@ -141,7 +155,7 @@ def verdict_markdown(result: ImageResult, config: DeepfakeDetectorConfig, thresh
     return (
         f"## Verdict: {result.label.upper()}\n"
         f"{faces} found; the most suspicious has P(fake) = {result.fake_probability:.3f} ({rule}). "
-        f"Scores come from `{model_name}`: see the *Evaluation* tab for how well it does."
+        f"Scores come from `{model_name}`: see the *Evaluation* tab for how well it does.{too_small_note(result)}"
     )
 
 
@@ -214,10 +228,12 @@ def video_verdict_markdown(result: VideoResult, config: DeepfakeDetectorConfig, 
     sampled += f" of {result.duration_s:.1f} s" if result.duration_s else ""
     failed = sum(frame.error is not None for frame in result.frames)
     notes = f"; {result.frames_without_faces} without a face" if result.frames_without_faces else ""
+    notes += f" ({result.frames_too_small} with faces too small to judge)" if result.frames_too_small else ""
     notes += f" ({failed} could not be analysed)" if failed else ""
     notice = f"\n\n**Note:** {result.notice}" if result.notice else ""  # what the file did not deliver
     if not result.tracks:
-        return f"### No face detected\n{result.message or ''} ({sampled}{notes}){notice}"
+        title = "No verdict: every face is too small to judge" if result.all_too_small else "No face detected"
+        return f"### {title}\n{result.message or ''} ({sampled}{notes}){notice}"
     people = "1 person" if result.num_tracks == 1 else f"{result.num_tracks} people"
     label = config.score_label
     rule = (

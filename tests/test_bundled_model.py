@@ -165,7 +165,7 @@ def offline_environment() -> dict[str, str]:
 
 
 def test_predict_without_a_model_uses_the_bundled_one_offline(tmp_path):
-    astronaut().save(tmp_path / "astronaut.png")
+    astronaut().resize((1024, 1024)).save(tmp_path / "astronaut.png")  # its face 174 px wide: judged (87 px is not)
     completed = subprocess.run(
         [sys.executable, "-m", "deepfake_detection.cli", "predict", str(tmp_path / "astronaut.png")],
         capture_output=True, text=True, timeout=300, env=offline_environment(),

@@ -125,3 +125,21 @@ def test_num_frames_and_fps_exclude_each_other(capsys):
         build_parser().parse_args(["predict", "clip.mp4", "--num-frames", "32", "--fps", "2"])
     assert video_settings(build_parser().parse_args(["predict", "clip.mp4", "--fps", "2"]))["fps"] == 2.0
     assert video_settings(build_parser().parse_args(["predict", "clip.mp4"]))["num_frames"] == DEFAULT_NUM_FRAMES
+
+
+def test_predict_names_faces_too_small_to_judge_in_text_and_json(tmp_path, capsys):
+    from model_factory import faces_image, make_model, save_model
+
+    model_dir = save_model(make_model(min_judged_face=48, min_face_size=20), tmp_path / "model")
+    faces_image([180, 60]).save(tmp_path / "mixed.png")
+    faces_image([60, 60]).save(tmp_path / "tiny.png")
+    assert main(["predict", str(tmp_path / "mixed.png"), str(tmp_path / "tiny.png"), "--model", str(model_dir)]) == 0
+    mixed, tiny = capsys.readouterr().out.split(str(tmp_path / "tiny.png"))
+    assert "face 1 [" in mixed and "  1 face(s) too small to judge: [" in mixed and "px wide" in mixed
+    assert "face 2" not in mixed
+    assert tiny.startswith(": no verdict: 2 faces were found, but all are too small to judge (under 48 px wide)")
+    assert "2 face(s) too small to judge" in tiny and "no face detected" not in tiny
+    assert main(["predict", str(tmp_path / "tiny.png"), "--model", str(model_dir), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["label"] is None and row["faces"] == [] and len(row["too_small"]) == 2
+    assert set(row["too_small"][0]) == {"box", "width", "detection_confidence"} and row["too_small"][0]["width"] < 48

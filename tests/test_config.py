@@ -8,7 +8,8 @@ from PIL import Image
 
 from deepfake_detection import DeepfakeDetectorConfig
 from deepfake_detection.modeling_deepfake_detector import FaceVerdict
-from deepfake_detection.outputs import FaceResult, ImageResult
+from deepfake_detection.configuration_deepfake_detector import MIN_JUDGED_FACE
+from deepfake_detection.outputs import NO_FACE_MESSAGE, FaceResult, ImageResult, TooSmallFace
 
 
 @pytest.mark.parametrize(
@@ -20,6 +21,11 @@ from deepfake_detection.outputs import FaceResult, ImageResult
         ({"score_label": "genuine"}, "score_label must be one of"),
         ({"id2label": {0: "negative", 1: "positive"}}, "id2label must name exactly the labels"),
         ({"detection_thresholds": [0.6, 0.7]}, "detection_thresholds needs 3 values"),
+        ({"min_judged_face": 0}, "min_judged_face must be a whole number of pixels of at least 1, or None to judge "
+                                 "every face"),
+        ({"min_judged_face": -8}, "min_judged_face must be a whole number of pixels"),
+        ({"min_face_size": 0}, "min_face_size must be a whole number of pixels of at least 1, or None to follow "
+                               "min_judged_face"),
     ],
 )
 def test_invalid_settings_are_refused_with_the_reason(settings, message):
@@ -93,10 +99,30 @@ def test_results_read_as_attributes_or_keys_and_serialise_without_arrays():
     result = ImageResult.from_faces([with_heatmap], overlay=Image.new("RGB", (4, 4)))
     assert result["label"] == result.label == "real" and "message" not in result and "overlay" in result
     as_json = json.loads(json.dumps(result.to_dict()))
-    assert set(as_json) == {"label", "fake_probability", "num_faces", "faces"}
+    assert set(as_json) == {"label", "fake_probability", "num_faces", "faces", "too_small"}
     assert set(as_json["faces"][0]) == {"score", "probabilities", "label", "box", "landmarks"}
     assert as_json["faces"][0]["probabilities"] == pytest.approx({"real": 0.9, "fake": 0.1})
     unreadable = ImageResult.unreadable("bad file")
     assert unreadable.to_dict() == {"label": None, "fake_probability": None, "num_faces": 0, "faces": [],
-                                    "error": "bad file"}
+                                    "too_small": [], "error": "bad file"}
     assert unreadable["label"] is None and "message" not in unreadable
+
+
+def test_the_judged_size_rule_is_at_or_above_min_judged_face_and_none_judges_every_face():
+    assert DeepfakeDetectorConfig.is_judged(96.0, 96) and not DeepfakeDetectorConfig.is_judged(95.9, 96)
+    assert DeepfakeDetectorConfig.is_judged(3.0, None)
+    loaded = DeepfakeDetectorConfig(min_judged_face=None)
+    assert loaded.min_judged_face is None and DeepfakeDetectorConfig().min_judged_face == MIN_JUDGED_FACE
+
+
+def test_an_image_with_only_faces_too_small_to_judge_has_no_verdict_and_says_so_not_no_face():
+    config = DeepfakeDetectorConfig()
+    tiny = TooSmallFace(box=[0.0, 0.0, 20.0, 24.0], width=20.0, detection_confidence=0.98)
+    result = ImageResult.from_faces([], too_small=[tiny], min_judged_face=96)
+    assert result.label is None and result.all_too_small and result.message != NO_FACE_MESSAGE
+    assert "too small to judge (under 96 px wide)" in result.message
+    assert result.to_dict()["too_small"] == [{"box": [0.0, 0.0, 20.0, 24.0], "width": 20.0,
+                                              "detection_confidence": 0.98}]
+    judged = ImageResult.from_faces([face(0.2, config)], too_small=[tiny], min_judged_face=96)
+    assert judged.label == "fake" and judged.message is None and not judged.all_too_small
+    assert judged.relabel(config, 0.1).too_small == [tiny] and judged.relabel(config, 0.1).label == "real"

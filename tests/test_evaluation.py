@@ -23,7 +23,7 @@ from deepfake_detection.metrics import METRIC_NAMES, Prediction, compute_metrics
 from deepfake_detection.outputs import NO_FACE_MESSAGE
 from deepfake_detection.pipeline import load_pipeline
 from deepfake_detection.report import push_results, results_folder
-from model_factory import astronaut, face_crops, make_model, save_model
+from model_factory import astronaut, face_crops, faces_image, make_model, save_model
 
 FEATURES = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["fake", "real"])})
 CORRUPT = {"bytes": b"definitely not an image", "path": "corrupt.jpg"}
@@ -308,7 +308,27 @@ def test_detect_mode_reports_no_face_and_unreadable_images(detector, model_dir, 
     assert metrics["dataset"]["split"] == "test" and metrics["model"]["id"] == str(model_dir.resolve())
     assert metrics["faces"] == "detect"
     stdout = capsys.readouterr().out
-    assert "1 without a face, 1 unreadable" in stdout and "predictions.csv" in stdout
+    assert "1 without a face, 0 with faces too small to judge, 1 unreadable" in stdout and "predictions.csv" in stdout
+
+
+def test_images_whose_every_face_is_too_small_are_listed_and_counted_not_scored(tmp_path: Path, capsys) -> None:
+    model_dir = save_model(make_model(min_judged_face=48, min_face_size=20), tmp_path / "model")
+    folder = tmp_path / "faces" / "test"
+    for name, image in (("real/large.png", faces_image([180, 60])), ("fake/large.png", faces_image([170])),
+                        ("fake/tiny.png", faces_image([60, 60])), ("real/blank.png", faces_image([]))):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        image.save(folder / name)
+    out = tmp_path / "out"
+    assert main(["evaluate", "--model", str(model_dir), "--dataset", str(folder.parent), "--output-dir", str(out)]) == 0
+    rows = {"/".join(Path(row["path"]).parts[-2:]): row for row in read_csv(out / "predictions.csv")}
+    assert rows["fake/tiny.png"]["status"] == "too_small" and rows["fake/tiny.png"]["num_faces"] == "0"
+    assert "too small to judge (under 48 px wide)" in rows["fake/tiny.png"]["error"]
+    assert rows["real/blank.png"]["status"] == "no_face"
+    assert rows["real/large.png"]["status"] == "ok" and rows["real/large.png"]["num_faces"] == "1"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["n"], metrics["n_scored"], metrics["n_no_face"], metrics["n_too_small"]) == (4, 2, 1, 1)
+    assert "too_small" in metrics["excluded"]
+    assert "1 with faces too small to judge" in capsys.readouterr().out
 
 
 def test_limit_takes_a_seeded_sample(detector, tmp_path: Path) -> None:

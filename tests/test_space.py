@@ -222,6 +222,26 @@ def test_no_face_gives_the_clear_message(client, no_face):
     assert result["message"] == NO_FACE_MESSAGE
 
 
+def test_faces_too_small_to_judge_are_boxed_in_grey_and_named_in_the_summary():
+    from deepfake_detection import DeepfakeDetectorConfig
+    from deepfake_detection.modeling_deepfake_detector import FaceVerdict
+    from deepfake_detection.outputs import FaceResult, ImageResult, TooSmallFace
+
+    config = DeepfakeDetectorConfig()
+    large = FaceResult(**FaceVerdict.from_score(0.9, config), box=[10.0, 10.0, 120.0, 140.0], detection_confidence=1.0)
+    tiny = TooSmallFace(box=[200.0, 20.0, 230.0, 56.0], width=30.0, detection_confidence=0.97)
+    mixed = ImageResult.from_faces([large], too_small=[tiny], min_judged_face=96)
+    summary = space_app.verdict_markdown(mixed, config, 0.7, "org/model")
+    assert summary.startswith("## Verdict: REAL") and "1 face too small to judge (grey boxes)" in summary
+    image, boxes = space_app.annotated_image(Image.new("RGB", (300, 200)), 1.0, mixed).value.values()
+    captions = [box["label"] for box in boxes]
+    assert captions[1] == "Too small to judge (30 px wide)" and len(captions) == 2
+    only_tiny = ImageResult.from_faces([], too_small=[tiny], min_judged_face=96)
+    summary = space_app.verdict_markdown(only_tiny, config, 0.7, "org/model")
+    assert summary.startswith("### No verdict: every face is too small to judge") and only_tiny.message in summary
+    assert space_app.verdict_markdown(ImageResult.from_faces([]), config, 0.7, "m").startswith("### No face detected")
+
+
 def test_bad_images_and_thresholds_get_plain_messages(client, images, tmp_path):
     with pytest.raises(AppError, match="threshold must be a number strictly between 0 and 1"):
         client.predict(handle_file(str(images[0])), 1.5, api_name="/analyze")

@@ -502,3 +502,30 @@ def test_a_damaged_frame_is_skipped_and_named_and_the_frames_after_it_are_still_
     assert greys == [*range(10), *range(11, 20)]
     assert stream.info.frame_count == 19 and stream.notice == (
         "1 damaged frame(s) could not be decoded and were skipped: frames were sampled from the other 19.")
+
+
+def test_faces_too_small_to_judge_take_no_part_in_a_videos_tracks_or_verdict(tmp_path):
+    from model_factory import make_model, save_model
+
+    from deepfake_detection.cli import format_video
+    from deepfake_detection.outputs import TOO_SMALL_IN_VIDEO_MESSAGE
+
+    judged = load_pipeline(save_model(make_model(min_judged_face=48, min_face_size=20), tmp_path / "model"))
+    tiny = canvas()
+    tiny[40:100, 560:620] = face_patch(60)  # a face box of ~29 px: under the 48 px rule
+    frames = [frame.copy() for frame in moving_face_frames(6)]
+    for frame in frames:
+        frame[40:100, 560:620] = face_patch(60)
+    mixed = judged.analyse_video(write_clip(tmp_path / "mixed.avi", frames), num_frames=6)
+    assert mixed.num_tracks == 1 and mixed.label is not None and mixed.frames_too_small == 0
+    assert all(len(frame.faces) == 1 and len(frame.too_small) == 1 for frame in mixed.frames)
+    assert all(frame.faces[0].box[0] < 500 < frame.too_small[0].box[0] for frame in mixed.frames)
+    only_tiny = judged.analyse_video(write_clip(tmp_path / "tiny.avi", [tiny] * 4), num_frames=4)
+    assert only_tiny.label is None and only_tiny.tracks == [] and only_tiny.frames_without_faces == 4
+    assert only_tiny.frames_too_small == 4 and only_tiny.all_too_small
+    assert only_tiny.message == TOO_SMALL_IN_VIDEO_MESSAGE.format(min_width=48)
+    text = format_video({"path": "tiny.avi", **only_tiny.to_dict()})
+    assert text.startswith("tiny.avi: no verdict: No sampled frame has a face large enough to judge")
+    assert "4 with faces too small to judge" in text
+    empty = judged.analyse_video(write_clip(tmp_path / "empty.avi", [canvas()] * 3), num_frames=3)
+    assert empty.frames_too_small == 0 and "No face" in empty.message and not empty.all_too_small

@@ -27,6 +27,7 @@ _PUBLIC = {
     "VideoLoadError": "errors",
     "VideoResult": "outputs",
     "ModelNotAvailableError": "errors",
+    "TooSmallFace": "outputs",
     "default_dataset_id": "hub",
     "default_model_id": "hub",
     "load_image": "images",
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from .image_processing_deepfake_detector import DeepfakeDetectorImageProcessor
     from .images import load_image
     from .modeling_deepfake_detector import DeepfakeDetectorForImageClassification, FaceVerdict
-    from .outputs import FaceResult, ImageResult, VideoResult
+    from .outputs import FaceResult, ImageResult, TooSmallFace, VideoResult
     from .pipeline import DeepfakeDetectionPipeline, load_pipeline
 
 

@@ -89,10 +89,13 @@ def printable(text: str) -> str:
 
 
 def format_result(row: dict) -> str:
-    """A readable block for one image: its verdict, then one line per face."""
-    path = printable(row["path"])
+    """A readable block for one image: its verdict, one line per judged face, then the faces too small to judge."""
+    path, too_small = printable(row["path"]), row.get("too_small") or []
+    small = [f"  {len(too_small)} face(s) too small to judge: "
+             + "; ".join(f"[{', '.join(f'{v:.0f}' for v in face['box'])}] {face['width']:.0f} px wide"
+                         for face in too_small)] if too_small else []
     if not row["faces"]:
-        return f"{path}: no face detected"
+        return "\n".join([f"{path}: no verdict: {row['message']}" if too_small else f"{path}: no face detected", *small])
     lines = [f"{path}: {row['label'].upper()} (fake probability {row['fake_probability']:.3f})"]
     for index, face in enumerate(row["faces"], 1):
         box = ", ".join(f"{v:.0f}" for v in face["box"])
@@ -101,15 +104,17 @@ def format_result(row: dict) -> str:
             f"  face {index} [{box}]  real {probabilities['real']:.3f}  fake {probabilities['fake']:.3f}  "
             f"-> {face['label']}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + small)
 
 
 def format_video(row: dict) -> str:
     """A readable block for one video: its verdict, the frames sampled, then one line per person (track)."""
-    sampled = f"{row['frames_sampled']} frames sampled, {row['frames_without_faces']} without a face"
+    too_small = f" ({row['frames_too_small']} with faces too small to judge)" if row.get("frames_too_small") else ""
+    sampled = f"{row['frames_sampled']} frames sampled, {row['frames_without_faces']} without a judged face{too_small}"
     path, notice = printable(row["path"]), [f"  note: {row['notice']}"] if row.get("notice") else []
     if not row["tracks"]:
-        return "\n".join([f"{path}: no face detected ({sampled})", *notice])
+        verdict = f"no verdict: {row['message']}" if too_small else "no face detected"
+        return "\n".join([f"{path}: {verdict} ({sampled})", *notice])
     lines = [f"{path}: {row['label'].upper()} (fake probability {row['fake_probability']:.3f}, "
              f"{row['aggregation']} over time; {sampled})", *notice]
     for track in row["tracks"]:

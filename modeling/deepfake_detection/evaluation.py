@@ -1,8 +1,8 @@
 """Evaluation on a labelled image dataset: one prediction per image, then metrics, plots and (optionally) the Hub.
 
 This module runs the model over the data; loading is `dataset.py`'s job, metrics `metrics.py`'s, and writing,
-reading and publishing results `report.py`'s. Images without a detected face and unreadable images get a row in
-`predictions.csv` with their reason and are left out of every metric; `metrics.json` counts them.
+reading and publishing results `report.py`'s. Images without a detected face, with only faces too small to judge,
+and unreadable images get a row in `predictions.csv` with their reason, out of every metric; `metrics.json` counts them.
 """
 
 from __future__ import annotations
@@ -256,8 +256,9 @@ class Scorer:
             suspect = output.suspect
             if output.error is not None:
                 results.append({"num_faces": 0, "status": "unreadable", "error": output.error})
-            elif suspect is None:
-                results.append({"num_faces": 0, "status": "no_face", "error": output.message})
+            elif suspect is None:  # no face at all, or only faces too small to judge: counted apart, never dropped
+                results.append({"num_faces": 0, "status": "too_small" if output.all_too_small else "no_face",
+                                "error": output.message})
             else:
                 results.append({"fake_score": output.fake_probability, "score": suspect.score,
                                 "predicted_label": output.label,

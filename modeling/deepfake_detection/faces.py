@@ -34,6 +34,11 @@ class Face:
     crop: torch.Tensor = field(repr=False)
 
     @property
+    def width(self) -> float:
+        """The box's width in image pixels: what the judged-size rule (`min_judged_face`) reads."""
+        return max(self.box[2] - self.box[0], 0.0)
+
+    @property
     def area(self) -> float:
         return max(self.box[2] - self.box[0], 0.0) * max(self.box[3] - self.box[1], 0.0)
 
@@ -50,6 +55,11 @@ class FaceDetector:
     the boxes are mapped back, which is faster on large frames but moves the boxes slightly. `channels_last` runs
     MTCNN's three networks channels-last: about 15-20% faster on full-HD frames on CPUs, boxes within ~2e-4 px of the
     original layout's (`False` keeps the original arithmetic exactly).
+
+    Faces narrower than `min_judged_face` px are too small to judge: `split` sets them apart, the selection policy
+    picks among the judged faces only, and the too-small faces come last. `None` (the constructor's default) judges
+    every face; `from_config` takes the model's rule. `min_face_size=None` sizes MTCNN's pyramid to that rule
+    (`DeepfakeDetectorConfig.detection_size`: 20 when every face is judged, as facenet-pytorch's default).
     """
 
     def __init__(
@@ -57,13 +67,17 @@ class FaceDetector:
         crop_size: int = 160,
         margin: int = 0,
         selection: str = "all",
-        min_face_size: int = 20,
+        min_face_size: int | None = None,
+        min_judged_face: int | None = None,
         thresholds: Sequence[float] = (0.6, 0.7, 0.7),
         max_side: int | None = None,
         channels_last: bool = True,
         device: str | torch.device = "cpu",
     ):
         DeepfakeDetectorConfig.check_face_selection(selection)
+        for name, value in (("min_face_size", min_face_size), ("min_judged_face", min_judged_face)):
+            DeepfakeDetectorConfig.check_face_width(name, value)
+        self.min_judged_face = min_judged_face
         self.crop_size = crop_size
         self.margin = margin
         self.selection = selection
@@ -71,7 +85,7 @@ class FaceDetector:
         self.mtcnn = MTCNN(
             image_size=crop_size,
             margin=margin,
-            min_face_size=min_face_size,
+            min_face_size=DeepfakeDetectorConfig.detection_size(min_face_size, min_judged_face),
             thresholds=list(thresholds),
             select_largest=False,
             post_process=False,
@@ -83,8 +97,10 @@ class FaceDetector:
 
     @classmethod
     def from_config(cls, config, **overrides) -> "FaceDetector":
-        """Build the detector from a `DeepfakeDetectorConfig`'s face settings; keyword arguments override them."""
+        """Build the detector from a `DeepfakeDetectorConfig`'s face settings; keyword arguments override them (`None`
+        keeps the config's, except for `min_judged_face`, where `None` means judge every face)."""
         settings = dict(
+            min_judged_face=overrides.pop("min_judged_face", config.min_judged_face),
             crop_size=config.face_crop_size,
             margin=config.face_margin,
             selection=config.face_selection,
@@ -96,7 +112,8 @@ class FaceDetector:
         return cls(**settings)
 
     def detect(self, image: Image.Image) -> list[Face]:
-        """All faces of one RGB PIL image, after the selection policy; an empty list when there is none."""
+        """All faces of one RGB PIL image: the judged ones after the selection policy, then those too small to judge
+        (see `split`); an empty list when there is none."""
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[Image.Image]) -> list[list[Face]]:
@@ -121,21 +138,27 @@ class FaceDetector:
             np.asarray(points, dtype=np.float64) / scale,
         )
 
+    def split(self, faces: Sequence[Face]) -> tuple[list[Face], list[Face]]:
+        """The faces that are judged and those too small to judge (`DeepfakeDetectorConfig.is_judged`), in order."""
+        judged = [face for face in faces if DeepfakeDetectorConfig.is_judged(face.width, self.min_judged_face)]
+        return judged, [face for face in faces if not DeepfakeDetectorConfig.is_judged(face.width, self.min_judged_face)]
+
     def _faces(self, image: Image.Image, boxes, probs, points) -> list[Face]:
+        """The selected judged faces, most confident (or largest) first, then every face too small to judge."""
         if boxes is None or len(boxes) == 0:
             return []
-        if self.selection == "largest":
-            order = np.argsort((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[::-1][:1]
-        else:
-            order = np.argsort(probs)[::-1]
-            if self.selection == "most_confident":
-                order = order[:1]
-        return [
+        faces = [
             Face(
                 box=tuple(float(v) for v in boxes[i]),
                 confidence=float(probs[i]),
                 landmarks=[(float(x), float(y)) for x, y in points[i]],
                 crop=extract_face(image, boxes[i], self.crop_size, self.margin),
             )
-            for i in order
+            for i in np.argsort(probs)[::-1]
         ]
+        judged, too_small = self.split(faces)
+        if self.selection == "largest" and judged:
+            judged = [max(judged, key=lambda face: face.area)]
+        elif self.selection == "most_confident":
+            judged = judged[:1]
+        return judged + too_small

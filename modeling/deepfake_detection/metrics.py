@@ -19,7 +19,8 @@ POSITIVE_LABEL = "fake"
 NEGATIVE_LABEL = "real"
 CLASS_ORDER = (NEGATIVE_LABEL, POSITIVE_LABEL)
 EXCLUSION_NOTE = (
-    "Images without a detected face (status no_face), unreadable images (status unreadable) and images without a "
+    "Images without a detected face (status no_face), images whose every face is too small to judge (status "
+    "too_small, under the model's min_judged_face), unreadable images (status unreadable) and images without a "
     "label (status unlabelled) have no score: they are listed in predictions.csv with their reason, counted here, "
     "and left out of every metric."
 )
@@ -46,7 +47,7 @@ THRESHOLDED_METRICS = ("accuracy", "precision", "recall", "f1", "real_called_fak
 class Prediction:
     """One evaluated image, as a row of `predictions.csv`: where it is, its true `label`, the model's `score`
     (P(`score_label`)) and `fake_score` (P(fake)) of its most suspicious face, the `predicted_label`, and the `status`
-    (`ok`, `no_face`, `unreadable`, `unlabelled`) with the `error` that explains a missing score."""
+    (`ok`, `no_face`, `too_small`, `unreadable`, `unlabelled`) with the `error` that explains a missing score."""
 
     index: int
     path: str
@@ -111,6 +112,7 @@ def counts(rows: Sequence[Prediction], config) -> dict[str, Any]:
         "n": len(rows),
         "n_scored": len(scored),
         "n_no_face": statuses.count("no_face"),
+        "n_too_small": statuses.count("too_small"),
         "n_unreadable": statuses.count("unreadable"),
         "n_unlabelled": statuses.count("unlabelled"),
         "excluded": EXCLUSION_NOTE,

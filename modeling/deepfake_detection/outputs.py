@@ -18,6 +18,34 @@ NO_FACE_MESSAGE = "No face detected. Use a photo or frame where a face is clearl
 NO_FACE_IN_VIDEO_MESSAGE = (
     "No face detected in any sampled frame. Use a clip where a face is clearly visible, or sample more frames."
 )
+TOO_SMALL_IN_VIDEO_MESSAGE = (
+    "No sampled frame has a face large enough to judge: the faces found are all under {min_width} px wide, too small "
+    "for a verdict. Use a clip where a face is larger (closer, or at a higher resolution), or sample more frames."
+)
+
+
+def too_small_message(count: int, min_width: int | None) -> str:
+    """Why an image whose every face is too small to judge has no verdict, and what to do (not "no face")."""
+    faces = "1 face was found, but it is" if count == 1 else f"{count} faces were found, but all are"
+    return (f"{faces} too small to judge (under {min_width} px wide): a face that small carries too little evidence "
+            "for a verdict. Use a photo where the face is larger (closer, or at a higher resolution).")
+
+
+@dataclass(eq=True)
+class TooSmallFace(DetectorOutput):
+    """A face the detector found but that is too small to judge (narrower than `min_judged_face`): where it is
+    (`box` as `(x1, y1, x2, y2)` image pixels), its `width` in pixels and MTCNN's `detection_confidence`. It is not
+    scored and takes no part in any verdict."""
+
+    box: list[float]
+    width: float
+    detection_confidence: float | None = None
+
+    @classmethod
+    def from_face(cls, face) -> TooSmallFace:
+        """The report of a detected `faces.Face` that the judged-size rule sets apart."""
+        return cls(box=[round(v, 2) for v in face.box], width=round(face.width, 1),
+                   detection_confidence=face.confidence)
 
 
 @dataclass(eq=True)
@@ -39,28 +67,33 @@ def most_suspicious(faces: Sequence[FaceVerdict]) -> FaceVerdict | None:
 
 @dataclass(eq=True)
 class ImageResult(DetectorOutput):
-    """One image: the verdict (`label`) and `fake_probability` of its most suspicious face, and every face.
+    """One image: the verdict (`label`) and `fake_probability` of its most suspicious judged face, every judged face
+    (`num_faces` of them), and the faces `too_small` to judge (reported, never scored).
 
-    Without a face, `label` is `None` and `message` says so; an input that could not be read or analysed has an
-    `error` instead. With `explain=True`, `overlay` shows every face's heatmap on the image.
+    Without a judged face, `label` is `None` and `message` says why (no face, or every face too small); an input that
+    could not be read or analysed has an `error` instead. With `explain=True`, `overlay` shows every face's heatmap.
     """
 
     label: str | None
     fake_probability: float | None
     num_faces: int
     faces: list[FaceResult]
+    too_small: list[TooSmallFace] = field(default_factory=list)
     message: str | None = None
     error: str | None = None
     overlay: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_faces(cls, faces: list[FaceResult], overlay: Any = None) -> ImageResult:
-        """The image's result from its faces: the most suspicious one decides."""
-        suspect = most_suspicious(faces)
+    def from_faces(cls, faces: list[FaceResult], overlay: Any = None, too_small: Sequence[TooSmallFace] = (),
+                   min_judged_face: int | None = None) -> ImageResult:
+        """The image's result from its judged faces (the most suspicious one decides) and those too small to judge."""
+        suspect, too_small = most_suspicious(faces), list(too_small)
         if suspect is None:
-            return cls(label=None, fake_probability=None, num_faces=0, faces=[], message=NO_FACE_MESSAGE, overlay=overlay)
+            message = too_small_message(len(too_small), min_judged_face) if too_small else NO_FACE_MESSAGE
+            return cls(label=None, fake_probability=None, num_faces=0, faces=[], too_small=too_small, message=message,
+                       overlay=overlay)
         return cls(label=suspect.label, fake_probability=suspect.probabilities["fake"], num_faces=len(faces),
-                   faces=faces, overlay=overlay)
+                   faces=faces, too_small=too_small, overlay=overlay)
 
     @classmethod
     def unreadable(cls, reason: str) -> ImageResult:
@@ -72,22 +105,30 @@ class ImageResult(DetectorOutput):
         """The face whose verdict is the image's."""
         return most_suspicious(self.faces)
 
+    @property
+    def all_too_small(self) -> bool:
+        """Whether faces were found but none is judged: every one is too small (no verdict, and not "no face")."""
+        return not self.faces and bool(self.too_small)
+
     def relabel(self, config, threshold: float) -> ImageResult:
         """The same result with every verdict taken at another threshold, without running the model again."""
         if self.error is not None:
             return self
         faces = [face.relabel(config, threshold) for face in self.faces]
-        return ImageResult.from_faces(faces, overlay=self.overlay)
+        return ImageResult.from_faces(faces, overlay=self.overlay, too_small=self.too_small,
+                                      min_judged_face=config.min_judged_face)
 
 
 @dataclass(eq=True)
 class FrameResult(DetectorOutput):
-    """One sampled video frame: where it is (`index`, `time_s`), its faces, and the track (person) of each face."""
+    """One sampled video frame: where it is (`index`, `time_s`), its judged faces, the track (person) of each, and the
+    faces `too_small` to judge (in no track and no verdict)."""
 
     index: int
     time_s: float
     faces: list[FaceResult]
     track_ids: list[int]
+    too_small: list[TooSmallFace] = field(default_factory=list)
     error: str | None = None
     overlay: Any = field(default=None, repr=False, compare=False)
 
@@ -112,8 +153,9 @@ class TrackResult(FaceVerdict):
 @dataclass(eq=True)
 class VideoResult(DetectorOutput):
     """One video: the verdict (`label`) and `fake_probability` of its most suspicious person (track), every track,
-    every sampled frame, and how many sampled frames had no face. `aggregation` says how scores over time were
-    combined. Without a face in any frame, `label` is `None` and `message` says so; an unreadable video has `error`.
+    every sampled frame, how many sampled frames had no judged face (`frames_without_faces`) and, of those, how many
+    had only faces too small to judge (`frames_too_small`). `aggregation` says how scores over time were combined.
+    Without a judged face in any frame, `label` is `None` and `message` says why; an unreadable video has `error`.
     `notice` says what the file did not deliver (a header that promised more frames than decode, frames left out)."""
 
     label: str | None
@@ -124,6 +166,7 @@ class VideoResult(DetectorOutput):
     frames_sampled: int
     frames_without_faces: int
     aggregation: str
+    frames_too_small: int = 0
     top_k: int | None = None
     fps: float | None = None
     duration_s: float | None = None
@@ -150,12 +193,15 @@ class VideoResult(DetectorOutput):
             for track_id, seen in sorted(sequences.items())
         ]
         suspect = most_suspicious(tracks)
+        too_small = sum(not frame.faces and bool(frame.too_small) for frame in frames)
+        message = None if suspect else NO_FACE_IN_VIDEO_MESSAGE if not too_small else TOO_SMALL_IN_VIDEO_MESSAGE.format(
+            min_width=config.min_judged_face)
         return cls(
             label=suspect.label if suspect else None,
             fake_probability=suspect.probabilities["fake"] if suspect else None,
             num_tracks=len(tracks), tracks=tracks, frames=frames, frames_sampled=len(frames),
             frames_without_faces=sum(not frame.faces for frame in frames), aggregation=aggregation,
-            top_k=top_k if aggregation == "topk" else None, message=None if suspect else NO_FACE_IN_VIDEO_MESSAGE, **info,
+            frames_too_small=too_small, top_k=top_k if aggregation == "topk" else None, message=message, **info,
         )
 
     def relabel(self, config, threshold: float) -> VideoResult:
@@ -166,6 +212,12 @@ class VideoResult(DetectorOutput):
                   for frame in self.frames]
         return VideoResult.from_frames(frames, config, self.aggregation, self.top_k or DEFAULT_TOP_K, threshold,
                                        fps=self.fps, duration_s=self.duration_s, notice=self.notice)
+
+    @property
+    def all_too_small(self) -> bool:
+        """Whether no sampled frame had a judged face but some had faces too small to judge (no verdict, not "no
+        face")."""
+        return not self.tracks and self.frames_too_small > 0
 
     @classmethod
     def unreadable(cls, reason: str, aggregation: str = "mean") -> VideoResult:

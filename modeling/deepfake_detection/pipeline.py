@@ -14,12 +14,13 @@ from PIL import Image
 from transformers import Pipeline
 
 from .errors import ImageLoadError, VideoLoadError, check_count, first_line, model_not_available
-from .explain import GradCamExplainer, face_overlay, image_overlay
-from .faces import Face, FaceDetector
+from .explain import GradCamExplainer
+from .faces import FaceDetector
 from .hub import default_model_id, default_revision
 from .images import ImageInput, input_name, load_image
+from .judging import image_result
 from .modeling_deepfake_detector import FaceVerdict
-from .outputs import FaceResult, FrameResult, ImageResult, VideoResult
+from .outputs import FrameResult, ImageResult, VideoResult
 from .tracking import DEFAULT_TOP_K, link_tracks
 from .video import check_video_options, is_video, stream_frames
 
@@ -28,11 +29,11 @@ class DeepfakeDetectionPipeline(Pipeline):
     """Finds every face with MTCNN, classifies each as real or fake, and optionally explains each with Grad-CAM.
 
     Call it with a path, URL, bytes, PIL image, numpy array, or a list of them. Each image gives an `ImageResult`:
-    `label` (the verdict of the most suspicious face, `None` without faces), `fake_probability`, `faces` (each a
+    `label` (the verdict of the most suspicious judged face, `None` without one), `fake_probability`, `faces` (each a
     `FaceResult` with `box`, `detection_confidence`, `landmarks`, `score` (the probability of `config.score_label`),
-    `probabilities` (`{"real", "fake"}`) and `label`), and `message` when no face was found. With `explain=True` each
-    face also gets a `heatmap` and a `face_overlay`, and the image an `overlay`. Lists are processed `batch_size`
-    images at a time.
+    `probabilities` (`{"real", "fake"}`) and `label`), `too_small` (faces under `config.min_judged_face` px wide:
+    reported, never scored), and `message` when no face was judged. With `explain=True` each face also gets a
+    `heatmap` and a `face_overlay`, and the image an `overlay`. Lists are processed `batch_size` images at a time.
 
     By default the classifier and MTCNN run channels-last (about 15-20% faster on CPUs; boxes move by well under
     1e-3 px and scores by ~1e-5); `parity=True` keeps the original app's arithmetic (scores within ~1e-6).
@@ -164,7 +165,8 @@ class DeepfakeDetectionPipeline(Pipeline):
             report(len(analysed), len(analysed), "analysed")
         track_ids = link_tracks([[face.box for face in result.faces] for result in analysed])
         frame_results = [
-            FrameResult(index=index, time_s=time_s, faces=result.faces, track_ids=ids, error=result.error)
+            FrameResult(index=index, time_s=time_s, faces=result.faces, track_ids=ids, too_small=result.too_small,
+                        error=result.error)
             for (index, time_s), result, ids in zip(sampled, analysed, track_ids)
         ]
         if all(frame.error for frame in frame_results):
@@ -202,11 +204,12 @@ class DeepfakeDetectionPipeline(Pipeline):
             return results
 
     def preprocess(self, images: list[Image.Image]) -> dict:
-        """Detect the faces of already loaded images (`__call__` loads them) and prepare their crops."""
-        faces = self.face_detector.detect_batch(images)
-        crops = [face.crop for image_faces in faces for face in image_faces]
+        """Detect the faces of already loaded images (`__call__` loads them), set apart those too small to judge, and
+        prepare the judged faces' crops."""
+        judged, too_small = zip(*map(self.face_detector.split, self.face_detector.detect_batch(images)))
+        crops = [face.crop for image_faces in judged for face in image_faces]
         pixel_values = self.image_processor(crops, return_tensors="pt")["pixel_values"]
-        return {"images": images, "faces": faces, "pixel_values": pixel_values.to(self.dtype)}
+        return {"images": images, "faces": judged, "too_small": too_small, "pixel_values": pixel_values.to(self.dtype)}
 
     def get_inference_context(self):
         return torch.inference_mode
@@ -236,29 +239,16 @@ class DeepfakeDetectionPipeline(Pipeline):
         return results
 
     def postprocess(self, model_outputs: dict, threshold: float | None = None) -> list[ImageResult]:
-        """One `ImageResult` per image: each face's scores and verdict at `threshold` (default: the config's)."""
+        """One `ImageResult` per image: each judged face's scores and verdict at `threshold` (default: the config's),
+        and the faces too small to judge."""
         scores = iter(model_outputs["scores"].tolist())
         heatmaps = iter(model_outputs["heatmaps"]) if model_outputs["heatmaps"] is not None else None
-        results = []
-        for image, faces in zip(model_outputs["images"], model_outputs["faces"]):
-            face_results = [self._face_result(face, next(scores), threshold, heatmaps) for face in faces]
-            overlay = None
-            if heatmaps is not None and faces:  # no face, nothing explained: no overlay, alone or in a list
-                overlay = image_overlay(image, faces, [face.heatmap for face in face_results])
-            results.append(ImageResult.from_faces(face_results, overlay=overlay))
-        return results
-
-    def _face_result(self, face: Face, score: float, threshold: float | None, heatmaps) -> FaceResult:
-        verdict = FaceVerdict.from_score(score, self.model.config, threshold)
-        heatmap = next(heatmaps) if heatmaps is not None else None
-        return FaceResult(
-            **verdict,
-            box=[round(v, 2) for v in face.box],
-            detection_confidence=face.confidence,
-            landmarks=[[round(x, 2), round(y, 2)] for x, y in face.landmarks],
-            heatmap=heatmap,
-            face_overlay=face_overlay(face, heatmap, self.model.config.image_size) if heatmap is not None else None,
-        )
+        return [
+            image_result(image, faces, too_small, scores, heatmaps, self.model.config, threshold,
+                         self.face_detector.min_judged_face)
+            for image, faces, too_small in zip(model_outputs["images"], model_outputs["faces"],
+                                               model_outputs["too_small"])
+        ]
 
 
 def load_pipeline(model: str | os.PathLike | None = None, revision: str | None = None, **kwargs):

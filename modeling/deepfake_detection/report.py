@@ -201,7 +201,7 @@ def format_metrics(metrics: dict) -> str:
         + f", split {dataset['split']}, faces: {metrics['faces']}"
         + (f", degraded: {metrics['degrade']}" if metrics.get("degrade") else ""),
         f"Images:  {metrics['n']} ({metrics['n_scored']} scored; {metrics['n_no_face']} without a face, "
-        f"{metrics['n_unreadable']} unreadable, {metrics['n_unlabelled']} unlabelled: excluded, see predictions.csv)",
+        f"{metrics.get('n_too_small', 0)} with faces too small to judge, {metrics['n_unreadable']} unreadable, {metrics['n_unlabelled']} unlabelled: excluded, see predictions.csv)",
         f"At threshold {metrics['threshold']} on P({metrics['score_label']}), fake = positive: "
         f"accuracy {number('accuracy')}  precision {number('precision')}  recall {number('recall')}  F1 {number('f1')}",
         f"Real faces called fake {number('real_called_fake')}  fakes caught {number('fakes_caught')}  "

@@ -106,7 +106,8 @@ class _CropMaker:
         import torch
 
         if self.detector is None and self.faces == "detect":
-            self.detector = FaceDetector.from_config(self.config, selection="most_confident")
+            self.detector = FaceDetector.from_config(self.config, selection="most_confident", min_judged_face=None,
+                                                     min_face_size=training_detection_size(self.config))
         crops, landmarks, statuses, widths = [], [], [], []
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # worker processes share the cores: threads would only fight
@@ -173,6 +174,12 @@ def source_fingerprint(table: datasets.Dataset, image_column: str = "image") -> 
     return digest.hexdigest()
 
 
+def training_detection_size(config: DeepfakeDetectorConfig) -> int:
+    """MTCNN's smallest face for training crops: the config's own, else the original 20. Training learns from every
+    face it is given; the judged-size rule (`min_judged_face`) is for verdicts, not for the crops a model learns from."""
+    return DeepfakeDetectorConfig.detection_size(config.min_face_size, None)
+
+
 def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: str, image_column: str = "image") -> str:
     """A name for the cached crops: where the images come from and every setting that changes a crop."""
     settings = {
@@ -180,7 +187,7 @@ def cache_key(table: datasets.Dataset, config: DeepfakeDetectorConfig, faces: st
         "faces": faces,
         "crop_size": config.face_crop_size,
         "margin": config.face_margin,
-        "min_face_size": config.min_face_size,
+        "min_face_size": training_detection_size(config),
         "thresholds": list(config.detection_thresholds),
         "max_side": config.detection_max_side,
         "version": 5,  # 4: MTCNN runs channels-last (boxes move by ~1e-3 px); 5: each crop's face width kept
