@@ -14,7 +14,8 @@ FACE_SELECTIONS = ("all", "largest", "most_confident")
 MIN_JUDGED_FACE = 96
 """Default `min_judged_face`: the smallest face width (px) from which the bundled model's ROC-AUC on the DFDC validation
 crops stays within 0.02 of full size (scripts/face_size_study.py --limit 200: full size 0.887, 128 px 0.903, 96 px
-0.902, 64 px 0.754). Re-measure it for another model: it is a property of the model, not of faces in general."""
+0.902, 64 px 0.754). Re-measure it for another model: it is a property of the model, not of faces in general (the
+mixture-trained model of issue 19, not shipped yet, holds down to 48 px)."""
 DETECTION_REACH = 0.8
 """MTCNN looks for faces down to this share of `min_judged_face`. On the ffpp frames, with the judged size at 32, 48 or
 96 px, shares of 1.0, 0.8 and 0.7 all still found every judged face that full-resolution `min_face_size=20` detection
