@@ -380,7 +380,8 @@ def test_push_to_hub_writes_model_index_and_keeps_the_card(local_hub, model_dir,
     folder = results_folder(metrics)
     assert folder.startswith("eval/")
     remote = {path for path in HfApi().list_repo_files(repo_id) if path.startswith(folder)}
-    written = ("predictions.csv", "metrics.json", "confusion_matrix.png", "roc_curve.png", "score_histogram.png")
+    written = ("predictions.csv", "metrics.json", "confusion_matrix.png", "roc_curve.png", "score_histogram.png",
+               "reliability_diagram.png")
     assert remote == {f"{folder}/{name}" for name in written}
     assert json.loads(Path(hf_hub_download(repo_id, f"{folder}/metrics.json")).read_text()) == metrics
 

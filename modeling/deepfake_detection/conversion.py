@@ -95,7 +95,8 @@ def convert_checkpoint(
 
     register()  # the saved configs then name the remote-code classes (auto_map)
     state_dict = load_original_state_dict(checkpoint)
-    config = DeepfakeDetectorConfig(score_label=score_label, threshold=threshold)
+    # the original app judged every face it found, from MTCNN's 20 px: a converted checkpoint keeps that behaviour
+    config = DeepfakeDetectorConfig(score_label=score_label, threshold=threshold, min_judged_face=None)
     model = DeepfakeDetectorForImageClassification(config).eval()
     check_state_dict(state_dict, model.inception)
     model.inception.load_state_dict(state_dict, strict=True)

@@ -55,8 +55,8 @@ class AugmentSettings:
         return ", ".join(used) or "none"
 
 
-AUGMENTATION_LEVELS = {"full": AugmentSettings(), "light": AugmentSettings.light(), "none": AugmentSettings.none(),
-                       "robust": AugmentSettings.robust()}
+AUGMENTATION_LEVELS = {"full": AugmentSettings(), "light": AugmentSettings.light(), "robust": AugmentSettings.robust(),
+                       "none": AugmentSettings.none()}
 """The `--augment` choices: every augmentation, flip + colour only, light plus real-world degradations, or nothing."""
 
 
